@@ -1,0 +1,49 @@
+# Quick start: `make run` serves the demo, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+export DJANGO_SETTINGS_MODULE := qodex.settings
+
+.PHONY: run test e2e lint format bench migrate clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:$(PORT)/"
+	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: $(STAMP)
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-test-secret-key} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-*} SECURE_SSL_REDIRECT=0 \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+e2e: $(STAMP)
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-test-secret-key} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-*} SECURE_SSL_REDIRECT=0 \
+		$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	@for script in bench/*.py; do [ -e "$$script" ] || continue; $(PY) "$$script" || exit 1; done
+
+migrate: $(STAMP)
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,159 @@
+"""Sign-up, email verification, login/logout, sudo confirmation. Password reset uses Django's views."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import user_logged_in
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts import sudo
+from accounts.forms import ConfirmPasswordForm, EmailAuthenticationForm, SignupForm
+from accounts.models import EmailVerification, User, hash_token
+from projects import invitations, onboarding
+from qodex import emails, ratelimit
+
+RESEND_MIN_INTERVAL = timedelta(seconds=60)
+RESEND_MAX_PER_HOUR = 5
+
+
+def send_verification(request: HttpRequest, user: User) -> None:
+    token = EmailVerification.issue(user)
+    link = request.build_absolute_uri(reverse("accounts:verify", args=[token]))
+    emails.send("verify_email", user.email, {"user": user, "link": link, "hours": 48})
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    invitation = invitations.from_session(request)
+    form = SignupForm(request.POST or None, initial={"email": invitation.email if invitation else ""})
+    if request.method == "POST":
+        if not ratelimit.allow("signup", request.META.get("REMOTE_ADDR", ""), limit=20, window=3600):
+            form.add_error(None, "Too many sign-ups from this address. Try again in an hour.")
+        elif form.is_valid():
+            with transaction.atomic():
+                user = User.objects.create_user(form.cleaned_data["email"], form.cleaned_data["password"])
+                # The invitation link reached this inbox: that proves the address as our own email would.
+                if invitation and invitation.email.lower() == user.email.lower():
+                    user.email_verified_at = timezone.now()
+                    user.save(update_fields=["email_verified_at"])
+            auth_login(request, user, backend="accounts.backends.EmailBackend")
+            if user.is_verified:
+                project = invitations.accept(request, invitation, user)
+                return redirect("projects:overview", slug=project.slug)
+            send_verification(request, user)
+            return redirect("accounts:check_email")
+    return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
+
+
+def check_email(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect("accounts:login")
+    if request.user.is_verified:
+        return redirect("home")
+    return render(request, "accounts/check_email.html")
+
+
+@require_POST
+def resend_verification(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not user.is_authenticated:
+        return redirect("accounts:login")
+    if user.is_verified:
+        return redirect("home")
+    recent = EmailVerification.objects.recent(user, timedelta(hours=1))
+    if recent.filter(created_at__gte=timezone.now() - RESEND_MIN_INTERVAL).exists():
+        messages.error(request, "We just sent one. Wait a minute before asking for another email.")
+    elif recent.count() >= RESEND_MAX_PER_HOUR:
+        messages.error(request, "Too many emails in the last hour. Try again later.")
+    else:
+        send_verification(request, user)
+        messages.success(request, f"A new verification link is on its way to {user.email}.")
+    return redirect("accounts:check_email")
+
+
+def verify(request: HttpRequest, token: str) -> HttpResponse:
+    verification = (
+        EmailVerification.objects.select_related("user").filter(token_hash=hash_token(token)).first()
+    )
+    problem = None
+    if verification is None:
+        problem = "This verification link is not valid. Check that you copied all of it."
+    elif verification.used_at is not None:
+        problem = "This verification link has already been used."
+    elif verification.is_expired:
+        problem = "This verification link has expired (links last 48 hours). Send yourself a new one."
+    if problem:
+        return render(request, "accounts/verify_failed.html", {"problem": problem}, status=400)
+
+    user = verification.user
+    with transaction.atomic():
+        verification.used_at = timezone.now()
+        verification.save(update_fields=["used_at"])
+        first_time = not user.is_verified
+        user.email_verified_at = user.email_verified_at or timezone.now()
+        user.save(update_fields=["email_verified_at"])
+
+    if request.user.is_authenticated and request.user.pk != user.pk:
+        messages.info(request, "That email is verified. You are still signed in as another account.")
+        return redirect("home")
+    if not request.user.is_authenticated:
+        messages.success(request, "Your email is verified. Log in to continue.")
+        return redirect("accounts:login")
+    request.user = user
+    invitation = invitations.from_session(request)
+    if invitation is not None:
+        project = invitations.accept(request, invitation, user)
+    elif first_time and not user.project_memberships.exists() and not user.org_memberships.exists():
+        project = onboarding.create_workspace(user, request)
+    else:
+        return redirect("home")
+    return redirect("projects:overview", slug=project.slug)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        ident = f"{request.META.get('REMOTE_ADDR', '')}|{request.POST.get('username', '')}"
+        if not ratelimit.allow("login", ident, limit=10, window=15 * 60):
+            form = self.get_form()
+            form.is_bound = True
+            form._errors = {
+                "__all__": form.error_class(["Too many attempts. Wait 15 minutes and try again."])
+            }
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+
+@receiver(user_logged_in)
+def _sudo_on_login(sender, request, user, **kwargs):
+    # Entering the password just now counts as a confirmation.
+    if request is not None and hasattr(request, "session"):
+        sudo.confirm(request)
+
+
+@login_required
+def confirm_password(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or reverse("home")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = reverse("home")
+    form = ConfirmPasswordForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        sudo.confirm(request)
+        return redirect(next_url)
+    return render(request, "accounts/confirm_password.html", {"form": form, "next": next_url})

@@ -1,0 +1,1 @@
+"""byok: its models arrive with their own issue."""

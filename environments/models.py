@@ -1,0 +1,1 @@
+"""environments: its models arrive with their own issue."""

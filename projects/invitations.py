@@ -1,0 +1,38 @@
+"""Accepting invitations, from the link page, from sign-up through the link, or from verification."""
+
+from __future__ import annotations
+
+from projects import audit
+from projects.models import Invitation, Project
+
+SESSION_KEY = "invitation_token"
+
+
+def remember(request, token: str) -> None:
+    """Keep the token while its visitor signs up or logs in."""
+    request.session[SESSION_KEY] = token
+
+
+def from_session(request) -> Invitation | None:
+    token = request.session.get(SESSION_KEY)
+    if not token:
+        return None
+    invitation = Invitation.objects.by_token(token)
+    if invitation is None or invitation.status != "pending" or invitation.project.is_deleted:
+        request.session.pop(SESSION_KEY, None)
+        return None
+    return invitation
+
+
+def accept(request, invitation: Invitation, user) -> Project:
+    member = invitation.accept(user)
+    request.session.pop(SESSION_KEY, None)
+    audit.record(
+        request,
+        "invitation.accepted",
+        project=invitation.project,
+        actor=user,
+        target=user.email,
+        details={"role": member.role, "invited_email": invitation.email},
+    )
+    return invitation.project

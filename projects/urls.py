@@ -1,0 +1,24 @@
+"""Routes under /p/<slug>/. Every view here is wrapped by projects.access.project_view."""
+
+from django.urls import path
+
+from projects import views
+
+app_name = "projects"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("chat/", views.section, {"section": "chat"}, name="chat"),
+    path("scenarios/", views.section, {"section": "scenarios"}, name="scenarios"),
+    path("test-runs/", views.section, {"section": "test_runs"}, name="test_runs"),
+    path("findings/", views.section, {"section": "findings"}, name="findings"),
+    path("playground/", views.section, {"section": "playground"}, name="playground"),
+    path("memory/", views.section, {"section": "memory"}, name="memory"),
+    path("settings/", views.settings, name="settings"),
+    path("settings/members/", views.members, name="members"),
+    path("settings/environments/", views.section, {"section": "environments"}, name="environments"),
+    path("settings/api-keys/", views.section, {"section": "api_keys"}, name="api_keys"),
+    path("settings/byok/", views.section, {"section": "byok"}, name="byok"),
+    path("settings/usage/", views.section, {"section": "usage"}, name="usage"),
+    path("settings/audit/", views.audit_log, name="audit"),
+]

@@ -1,0 +1,320 @@
+"""Project pages. Every `/p/<slug>/` view is wrapped by projects.access.project_view: read its first line."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from accounts import sudo
+from accounts.models import User
+from projects import audit, invitations, onboarding
+from projects.access import ProjectAccess, project_view
+from projects.forms import (
+    InviteForm,
+    ProjectCreateForm,
+    ProjectDeleteForm,
+    ProjectRenameForm,
+    grantable_roles,
+)
+from projects.models import ORG_ADMIN_ROLES, AuditEvent, Invitation, Organization, Project, ProjectMember
+from projects.roles import Role
+from qodex import emails
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Anonymous: the landing page. Signed in: the last project used, else the first one, else a new one."""
+    if not request.user.is_authenticated:
+        return render(request, "landing.html")
+    reachable = Project.objects.for_user(request.user)
+    project = None
+    if request.user.last_project_id:
+        project = reachable.filter(pk=request.user.last_project_id).first()
+    project = project or reachable.order_by("-is_default", "created_at").first()
+    if project is None:
+        return redirect("project_new")
+    return redirect("projects:overview", slug=project.slug)
+
+
+@login_required
+def project_new(request: HttpRequest) -> HttpResponse:
+    organizations = list(
+        Organization.objects.filter(
+            memberships__user=request.user, memberships__role__in=ORG_ADMIN_ROLES
+        ).order_by("name")
+    )
+    form = ProjectCreateForm(
+        organizations,
+        request.POST or None,
+        initial={"organization": organizations[0].pk if organizations else None},
+    )
+    if request.method == "POST" and form.is_valid():
+        organization = form.cleaned_data["organization"] or (organizations[0] if organizations else None)
+        if organization is None:
+            # Someone who joined only through invitations gets an organization of their own here.
+            with transaction.atomic():
+                project = onboarding.create_workspace(request.user, request)
+                project.name = form.cleaned_data["name"]
+                project.save(update_fields=["name"])
+        else:
+            project = onboarding.create_project(
+                request.user, organization, form.cleaned_data["name"], request
+            )
+        messages.success(request, f"Created {project.name}.")
+        return redirect("projects:overview", slug=project.slug)
+    return render(request, "projects/new.html", {"form": form})
+
+
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = Invitation.objects.by_token(token)
+    if invitation is None or invitation.project.is_deleted:
+        return render(request, "projects/invitation.html", {"invitation": None}, status=404)
+    if invitation.status != "pending":
+        return render(request, "projects/invitation.html", {"invitation": invitation}, status=410)
+    invitations.remember(request, token)
+    user = request.user
+    if request.method == "POST" and user.is_authenticated and user.is_verified:
+        project = invitations.accept(request, invitation, user)
+        messages.success(request, f"You joined {project.name}.")
+        return redirect("projects:overview", slug=project.slug)
+    return render(request, "projects/invitation.html", {"invitation": invitation})
+
+
+# --- /p/<slug>/ -------------------------------------------------------------------------------------------
+
+
+@project_view()
+def overview(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
+    context = {
+        "member_count": project.members.count(),
+        "recent_events": AuditEvent.objects.filter(project=project).order_by("-created_at")[:5]
+        if access.can("project:admin")
+        else [],
+    }
+    return render(request, "projects/overview.html", context)
+
+
+# Pages whose content arrives with later issues: present, permission-checked, with an honest empty state.
+SECTIONS = {
+    "chat": ("Chat", "Conversations with the project’s AI assistant will appear here."),
+    "scenarios": ("Scenarios", "API and UI scenarios that describe what to test will appear here."),
+    "test_runs": ("Test runs", "Runs of scenarios against an environment will appear here."),
+    "findings": ("Findings", "Problems found by test runs will appear here."),
+    "playground": ("Playground", "Try a single prompt against the project’s model here."),
+    "memory": ("Memory", "What the assistant knows about this project will appear here."),
+    "environments": ("Environments", "Targets, login profiles and safety constraints will be managed here."),
+    "api_keys": ("API keys", "Project API keys for CI jobs will be managed here."),
+    "byok": ("Bring your own key", "Your own LLM provider credentials will be managed here."),
+    "usage": ("Usage", "LLM calls, tokens and cost for this project will appear here."),
+}
+
+
+@project_view()
+def section(request: HttpRequest, project: Project, access: ProjectAccess, *, section: str) -> HttpResponse:
+    title, empty = SECTIONS[section]
+    return render(request, "projects/section.html", {"section": section, "title": title, "empty": empty})
+
+
+@project_view(write="project:admin")
+def settings(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
+    needs_password = not sudo.is_active(request)
+    rename_form = ProjectRenameForm(initial={"name": project.name})
+    delete_form = ProjectDeleteForm(project, request.user, needs_password)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "rename":
+            rename_form = ProjectRenameForm(request.POST)
+            if rename_form.is_valid():
+                old = project.name
+                project.name = rename_form.cleaned_data["name"]
+                project.save(update_fields=["name"])
+                audit.record(
+                    request,
+                    "project.renamed",
+                    project=project,
+                    target=project.name,
+                    details={"from": old, "to": project.name},
+                )
+                messages.success(request, "Project renamed.")
+                return redirect("projects:settings", slug=project.slug)
+        elif action == "make_default":
+            project.set_default()
+            audit.record(request, "project.default_changed", project=project, target=project.name)
+            messages.success(
+                request, f"{project.name} is now the default project of {project.organization.name}."
+            )
+            return redirect("projects:settings", slug=project.slug)
+        elif action == "delete":
+            if not access.can("project:owner"):
+                raise PermissionDenied("Only an owner can delete the project.")
+            delete_form = ProjectDeleteForm(project, request.user, needs_password, request.POST)
+            if project.is_default:
+                delete_form.add_error(
+                    None, "This is the organization’s default project. Make another one default first."
+                )
+            elif delete_form.is_valid():
+                sudo.confirm(request)
+                project.soft_delete()
+                audit.record(request, "project.deleted", project=project, target=project.name)
+                messages.success(request, f"Deleted {project.name}.")
+                return redirect("home")
+        else:
+            messages.error(request, "Unknown action.")
+    return render(
+        request,
+        "projects/settings.html",
+        {"rename_form": rename_form, "delete_form": delete_form},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _send_invitation(request: HttpRequest, invitation: Invitation, token: str) -> None:
+    link = request.build_absolute_uri(reverse("invitation", args=[token]))
+    emails.send(
+        "invitation",
+        invitation.email,
+        {"invitation": invitation, "project": invitation.project, "inviter": request.user, "link": link},
+    )
+
+
+@project_view(write="project:admin")
+def members(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
+    invite_form = InviteForm(project, access.role)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "invite":
+            invite_form = InviteForm(project, access.role, request.POST)
+            if invite_form.is_valid():
+                invitation, token = project.invite(
+                    invite_form.cleaned_data["email"], invite_form.cleaned_data["role"], request.user
+                )
+                _send_invitation(request, invitation, token)
+                audit.record(
+                    request,
+                    "member.invited",
+                    project=project,
+                    target=invitation.email,
+                    details={"role": invitation.role},
+                )
+                messages.success(request, f"Invitation sent to {invitation.email}.")
+                return redirect("projects:members", slug=project.slug)
+        elif action in ("change_role", "remove"):
+            return _change_member(request, project, access, action)
+        elif action in ("resend", "revoke"):
+            return _change_invitation(request, project, action)
+        else:
+            messages.error(request, "Unknown action.")
+    context = {
+        "members": project.members.select_related("user").order_by("joined_at"),
+        "invitations": project.invitations.pending().select_related("invited_by").order_by("-created_at"),
+        "invite_form": invite_form,
+        "grantable_roles": grantable_roles(access.role),
+    }
+    return render(request, "projects/members.html", context, status=400 if request.method == "POST" else 200)
+
+
+def _change_member(
+    request: HttpRequest, project: Project, access: ProjectAccess, action: str
+) -> HttpResponse:
+    member = get_object_or_404(
+        ProjectMember.objects.select_related("user"), project=project, pk=request.POST.get("member_id")
+    )
+    back = redirect("projects:members", slug=project.slug)
+    new_role = request.POST.get("role", "")
+    if action == "change_role" and new_role not in Role.values:
+        messages.error(request, "Pick one of the listed roles.")
+        return back
+    touches_owner = member.role == Role.OWNER or new_role == Role.OWNER
+    if touches_owner:
+        if not access.can("project:owner"):
+            raise PermissionDenied("Only an owner can change an owner.")
+        if not sudo.is_active(request):
+            messages.info(request, "Confirm your password to change an owner.")
+            return redirect(f"{reverse('accounts:confirm_password')}?next={request.path}")
+    with transaction.atomic():
+        # Lock the owners so two demotions at once cannot leave the project without one.
+        list(project.owners().select_for_update())
+        if member.is_last_owner() and (action == "remove" or new_role != Role.OWNER):
+            messages.error(request, "A project needs at least one owner. Make someone else owner first.")
+            return back
+        if action == "remove":
+            member.delete()
+            audit.record(
+                request,
+                "member.removed",
+                project=project,
+                target=member.user.email,
+                details={"role": member.role},
+            )
+            messages.success(request, f"Removed {member.user.email}.")
+        elif new_role != member.role:
+            old = member.role
+            member.role = new_role
+            member.save(update_fields=["role"])
+            audit.record(
+                request,
+                "member.role_changed",
+                project=project,
+                target=member.user.email,
+                details={"from": old, "to": new_role},
+            )
+            messages.success(request, f"{member.user.email} is now {member.get_role_display().lower()}.")
+    return back
+
+
+def _change_invitation(request: HttpRequest, project: Project, action: str) -> HttpResponse:
+    invitation = get_object_or_404(project.invitations.pending(), pk=request.POST.get("invitation_id"))
+    if action == "resend":
+        token = invitation.refresh_token()
+        _send_invitation(request, invitation, token)
+        audit.record(request, "invitation.resent", project=project, target=invitation.email)
+        messages.success(request, f"Sent a fresh invitation to {invitation.email}.")
+    else:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        audit.record(request, "invitation.revoked", project=project, target=invitation.email)
+        messages.success(request, f"Revoked the invitation for {invitation.email}.")
+    return redirect("projects:members", slug=project.slug)
+
+
+@project_view(read="project:admin", write="project:admin")
+def audit_log(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
+    events = AuditEvent.objects.filter(project=project).order_by("-created_at", "-pk")
+    action = request.GET.get("action", "").strip()
+    if action:
+        events = events.filter(action__startswith=action)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    actions = (
+        AuditEvent.objects.filter(project=project)
+        .order_by("action")
+        .values_list("action", flat=True)
+        .distinct()
+    )
+    return render(request, "projects/audit.html", {"page": page, "action": action, "actions": actions})
+
+
+@require_http_methods(["GET", "HEAD"])
+def staff_console(request: HttpRequest) -> HttpResponse:
+    """The staff console shell; tabs are addressed by URL fragment (#overview, #llm, #projects, #users)."""
+    if not (request.user.is_authenticated and request.user.is_staff):
+        raise Http404
+    context = {
+        "counts": {
+            "users": User.objects.count(),
+            "organizations": Organization.objects.count(),
+            "projects": Project.objects.alive().count(),
+        },
+        "projects": Project.objects.select_related("organization")
+        .annotate(member_total=Count("members"))
+        .order_by("-created_at")[:50],
+        "users": User.objects.order_by("-date_joined")[:50],
+    }
+    return render(request, "admin_console/index.html", context)

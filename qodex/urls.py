@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from projects import views as project_views
+from qodex import views
+
+admin.site.site_header = "Qodex data admin"
+admin.site.site_url = "/admin/"
+
+urlpatterns = [
+    path("", project_views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("projects/new/", project_views.project_new, name="project_new"),
+    path("invitations/<str:token>/", project_views.invitation, name="invitation"),
+    path("p/<slug:slug>/", include("projects.urls")),
+    path("admin/db/", admin.site.urls),
+    path("admin/", project_views.staff_console, name="staff_console"),
+]

@@ -1,0 +1,1 @@
+"""usage: its models arrive with their own issue."""
