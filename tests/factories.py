@@ -1,0 +1,41 @@
+"""The same small cast in every test: plain functions over the real models (no factory library needed)."""
+
+from __future__ import annotations
+
+import itertools
+
+from django.utils import timezone
+
+from accounts.models import User
+from projects.models import Organization, OrgMembership, Project, ProjectMember
+from projects.roles import Role
+
+PASSWORD = "correct-horse-battery"
+_seq = itertools.count(1)
+
+
+def make_user(email: str | None = None, *, verified: bool = True, **extra) -> User:
+    email = email or f"user{next(_seq)}@example.com"
+    user = User.objects.create_user(email, PASSWORD, **extra)
+    if verified:
+        user.email_verified_at = timezone.now()
+        user.save(update_fields=["email_verified_at"])
+    return user
+
+
+def make_org(name: str = "Acme", owner: User | None = None) -> Organization:
+    org = Organization.objects.create(name=name)
+    if owner is not None:
+        OrgMembership.objects.create(user=owner, organization=org, role=OrgMembership.OrgRole.OWNER)
+        ProjectMember.objects.create(user=owner, project=org.default_project, role=Role.OWNER)
+    return org
+
+
+def make_project(org: Organization, name: str | None = None, **extra) -> Project:
+    return Project.objects.create(organization=org, name=name or f"Project {next(_seq)}", **extra)
+
+
+def add_member(project: Project, role: str, user: User | None = None) -> User:
+    user = user or make_user(f"{role}{next(_seq)}@example.com")
+    ProjectMember.objects.create(user=user, project=project, role=role)
+    return user
