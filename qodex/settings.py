@@ -112,11 +112,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Hashed, compressed names once `collectstatic` has written its manifest (production); plain names before.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if (STATIC_ROOT / "staticfiles.json").exists()
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
