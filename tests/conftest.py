@@ -22,6 +22,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Argon2 is slow on purpose; tests that check hashing ask for it explicitly."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class Cast:
     """One organization with two projects, a member of every role on `project`, and an outsider."""
