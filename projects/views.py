@@ -46,18 +46,16 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def project_new(request: HttpRequest) -> HttpResponse:
-    organizations = list(
-        Organization.objects.filter(
-            memberships__user=request.user, memberships__role__in=ORG_ADMIN_ROLES
-        ).order_by("name")
-    )
+    organizations = Organization.objects.filter(
+        memberships__user=request.user, memberships__role__in=ORG_ADMIN_ROLES
+    ).order_by("name")
     form = ProjectCreateForm(
         organizations,
         request.POST or None,
-        initial={"organization": organizations[0].pk if organizations else None},
+        initial={"organization": getattr(organizations.first(), "pk", None)},
     )
     if request.method == "POST" and form.is_valid():
-        organization = form.cleaned_data["organization"] or (organizations[0] if organizations else None)
+        organization = form.cleaned_data["organization"] or organizations.first()
         if organization is None:
             # Someone who joined only through invitations gets an organization of their own here.
             with transaction.atomic():
@@ -176,6 +174,14 @@ def settings(request: HttpRequest, project: Project, access: ProjectAccess) -> H
     )
 
 
+def posted_id(request: HttpRequest, name: str) -> int:
+    """A posted primary key; anything that is not one is a 404, never a 500."""
+    value = request.POST.get(name, "")
+    if not value.isdigit():
+        raise Http404(f"No such {name.removesuffix('_id')}.")
+    return int(value)
+
+
 def _send_invitation(request: HttpRequest, invitation: Invitation, token: str) -> None:
     link = request.build_absolute_uri(reverse("invitation", args=[token]))
     emails.send(
@@ -225,7 +231,7 @@ def _change_member(
     request: HttpRequest, project: Project, access: ProjectAccess, action: str
 ) -> HttpResponse:
     member = get_object_or_404(
-        ProjectMember.objects.select_related("user"), project=project, pk=request.POST.get("member_id")
+        ProjectMember.objects.select_related("user"), project=project, pk=posted_id(request, "member_id")
     )
     back = redirect("projects:members", slug=project.slug)
     new_role = request.POST.get("role", "")
@@ -271,7 +277,7 @@ def _change_member(
 
 
 def _change_invitation(request: HttpRequest, project: Project, action: str) -> HttpResponse:
-    invitation = get_object_or_404(project.invitations.pending(), pk=request.POST.get("invitation_id"))
+    invitation = get_object_or_404(project.invitations.pending(), pk=posted_id(request, "invitation_id"))
     if action == "resend":
         token = invitation.refresh_token()
         _send_invitation(request, invitation, token)
