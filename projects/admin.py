@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from projects.models import AuditEvent, Invitation, Organization, OrgMembership, Project, ProjectMember
+from projects.models import (
+    ApiKey,
+    AuditEvent,
+    Invitation,
+    Organization,
+    OrgMembership,
+    Project,
+    ProjectMember,
+)
 
 
 @admin.register(Organization)
@@ -39,6 +47,29 @@ class InvitationAdmin(admin.ModelAdmin):
     list_select_related = ["project"]
     raw_id_fields = ["project", "invited_by", "accepted_by"]
     exclude = ["token_hash"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created in the product (shown once); here staff can only look and revoke."""
+
+    list_display = ["name", "prefix", "scope", "organization", "project", "last_used_at", "revoked_at"]
+    list_select_related = ["organization", "project"]
+    list_filter = ["scope"]
+    search_fields = ["name", "prefix"]
+    readonly_fields = [
+        "prefix",
+        "organization",
+        "project",
+        "scope",
+        "created_by",
+        "created_at",
+        "last_used_at",
+    ]
+    exclude = ["key_hash"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(AuditEvent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projects.models import AuditEvent, Organization, Project
+from projects.models import ApiKey, AuditEvent, Organization, Project
 
 
 def client_ip(request) -> str | None:
@@ -20,19 +20,29 @@ def record(
     target: str = "",
     details: dict[str, Any] | None = None,
     actor=None,
+    api_key: ApiKey | None = None,
 ) -> AuditEvent:
     """Append one audit event. `details` must never hold a secret.
 
-    The actor is the request's user unless given (management commands pass None: "system").
+    The actor is the API key that authenticated the request (`api_key=`, or the one the API set on
+    `request.api_key`), else the given user, else the request's user; management commands pass
+    neither: "system".
     """
-    if actor is None and request is not None and request.user.is_authenticated:
-        actor = request.user
+    api_key = api_key or getattr(request, "api_key", None)
+    if api_key is not None:
+        actor = None
+        label = f"API key {api_key.name} ({api_key.prefix}…)"
+    else:
+        if actor is None and request is not None and request.user.is_authenticated:
+            actor = request.user
+        label = str(actor) if actor is not None else "system"
     organization = organization or project.organization
     return AuditEvent.objects.create(
         organization=organization,
         project=project,
         actor=actor,
-        actor_label=str(actor) if actor is not None else "system",
+        actor_api_key=api_key,
+        actor_label=label[:254],
         action=action,
         target=target[:254],
         details=details or {},

@@ -1,7 +1,9 @@
-"""Organizations (tenants), projects, members and roles, invitations and the audit log (SPEC §2, §3)."""
+"""Organizations (tenants), projects, members, roles, invitations, API keys, the audit log (SPEC §2, §3)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from datetime import timedelta
@@ -312,6 +314,135 @@ class Invitation(models.Model):
         return member
 
 
+API_KEY_PREFIX = "qdx_"
+API_KEY_RE = re.compile(r"^qdx_[A-Za-z0-9_-]{40}$")
+
+
+def hash_api_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self) -> ApiKeyQuerySet:
+        """Not revoked (expired keys stay listed so people can see why CI stopped working)."""
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A key for CI and scripts: org-wide, or locked to one project. Only its SHA-256 is stored (SPEC §2)."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Write"
+
+    # "qdx_" + 8 characters: enough to find the row, too little to guess the rest; shown in lists.
+    PREFIX_LENGTH = 12
+    # Roles are data: a key acts with the role its scope maps to (read → viewer, write → admin).
+    ROLE_FOR_SCOPE = {Scope.READ: Role.VIEWER, Scope.WRITE: Role.ADMIN}
+    LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.READ)
+    # Authentication looks keys up by prefix, then compares the hash in constant time.
+    prefix = models.CharField(max_length=PREFIX_LENGTH, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        db_table = "project_api_keys"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(
+        cls,
+        *,
+        organization: Organization,
+        name: str,
+        scope: str = Scope.READ,
+        project: Project | None = None,
+        expires_at=None,
+        created_by=None,
+    ) -> tuple[ApiKey, str]:
+        """Create a key and return it with the raw key, which exists only in this return value."""
+        raw = API_KEY_PREFIX + secrets.token_urlsafe(30)  # 30 bytes → exactly 40 URL-safe characters
+        key = cls.objects.create(
+            organization=organization,
+            project=project,
+            name=name,
+            scope=scope,
+            prefix=raw[: cls.PREFIX_LENGTH],
+            key_hash=hash_api_key(raw),
+            expires_at=expires_at,
+            created_by=created_by,
+        )
+        return key, raw
+
+    @classmethod
+    def find(cls, raw: str) -> ApiKey | None:
+        """The key whose hash matches `raw`, in whatever state (revoked, expired…), or None."""
+        if not API_KEY_RE.match(raw or ""):
+            return None
+        digest = hash_api_key(raw)
+        candidates = cls.objects.select_related("organization", "project").filter(
+            prefix=raw[: cls.PREFIX_LENGTH]
+        )
+        for key in candidates:
+            if hmac.compare_digest(key.key_hash, digest):
+                return key
+        return None
+
+    @property
+    def is_locked(self) -> bool:
+        return self.project_id is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and timezone.now() >= self.expires_at
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.project_id and self.project.is_deleted:
+            return "project_deleted"
+        return "expired" if self.is_expired else "active"
+
+    @property
+    def role(self) -> Role:
+        return self.ROLE_FOR_SCOPE[self.Scope(self.scope)]
+
+    def touch(self) -> None:
+        """Record a use at most once a minute per key: a write per request would serialize busy CI."""
+        now = timezone.now()
+        stale = now - self.LAST_USED_RESOLUTION
+        if self.last_used_at is not None and self.last_used_at >= stale:
+            return
+        # The WHERE makes concurrent requests write once between them.
+        ApiKey.objects.filter(pk=self.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
+        ).update(last_used_at=now)
+        self.last_used_at = now
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+
 class AuditEvent(models.Model):
     """Append-only record of who changed what. Written only through projects.audit.record()."""
 
@@ -321,6 +452,9 @@ class AuditEvent(models.Model):
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
     )
     # Who acted, kept readable after the user or key is gone ("ann@acme.io", "key qdx_ab12…").
     actor_label = models.CharField(max_length=254, blank=True)
