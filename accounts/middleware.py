@@ -1,7 +1,8 @@
 from django.shortcuts import redirect
 
 # What an account that has not verified its email may still reach.
-OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz", "/invitations/")
+# The API answers unverified sessions itself, in JSON (qodex.api_auth).
+OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz", "/invitations/", "/api/")
 
 
 class VerifiedEmailRequiredMiddleware:

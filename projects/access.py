@@ -55,6 +55,14 @@ class ProjectAccess:
 
 def get_project_access(user, slug: str) -> ProjectAccess:
     """Load a live project by slug with the user's effective role, in one query; Http404 if out of reach."""
+    return project_access_in(user, Project.objects.filter(slug=slug))
+
+
+def project_access_in(user, projects) -> ProjectAccess:
+    """The user's access to the one live project in `projects` (a queryset narrowed to it).
+
+    Shared by the pages (by slug) and the API (by slug or `proj_` id within the active tenant).
+    """
     if not user.is_authenticated:
         raise Http404
     member_role = ProjectMember.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
@@ -62,10 +70,9 @@ def get_project_access(user, slug: str) -> ProjectAccess:
         "role"
     )[:1]
     project = (
-        Project.objects.alive()
+        projects.alive()
         .select_related("organization")
         .annotate(member_role=Subquery(member_role), org_role=Subquery(org_role))
-        .filter(slug=slug)
         .first()
     )
     if project is None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
+
 from projects import audit
 from projects.models import Invitation, Project
+from qodex import emails
 
 SESSION_KEY = "invitation_token"
 
@@ -36,3 +39,18 @@ def accept(request, invitation: Invitation, user) -> Project:
         details={"role": member.role, "invited_email": invitation.email},
     )
     return invitation.project
+
+
+def send(request, invitation: Invitation, token: str) -> None:
+    """Email the invitation link (pages and the API both invite through here)."""
+    link = request.build_absolute_uri(reverse("invitation", args=[token]))
+    emails.send(
+        "invitation",
+        invitation.email,
+        {
+            "invitation": invitation,
+            "project": invitation.project,
+            "inviter": invitation.invited_by,
+            "link": link,
+        },
+    )

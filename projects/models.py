@@ -397,7 +397,7 @@ class ApiKey(models.Model):
         if not API_KEY_RE.match(raw or ""):
             return None
         digest = hash_api_key(raw)
-        candidates = cls.objects.select_related("organization", "project").filter(
+        candidates = cls.objects.select_related("organization", "project__organization").filter(
             prefix=raw[: cls.PREFIX_LENGTH]
         )
         for key in candidates:

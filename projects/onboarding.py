@@ -24,8 +24,10 @@ def create_workspace(user, request=None) -> Project:
 
 @transaction.atomic
 def create_project(user, organization: Organization, name: str, request=None, slug: str = "") -> Project:
-    """A new project in `organization`, owned by its creator."""
+    """A new project in `organization`, owned by its creator (None: an API key nobody owns any more;
+    the organization's owners and admins still administer the project)."""
     project = Project.objects.create(organization=organization, name=name, slug=slug)
-    ProjectMember.objects.create(user=user, project=project, role=Role.OWNER)
+    if user is not None:
+        ProjectMember.objects.create(user=user, project=project, role=Role.OWNER)
     audit.record(request, "project.created", project=project, actor=user, target=project.name)
     return project

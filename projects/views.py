@@ -27,7 +27,6 @@ from projects.forms import (
 )
 from projects.models import ORG_ADMIN_ROLES, AuditEvent, Invitation, Organization, Project, ProjectMember
 from projects.roles import Role
-from qodex import emails
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -183,12 +182,7 @@ def posted_id(request: HttpRequest, name: str) -> int:
 
 
 def _send_invitation(request: HttpRequest, invitation: Invitation, token: str) -> None:
-    link = request.build_absolute_uri(reverse("invitation", args=[token]))
-    emails.send(
-        "invitation",
-        invitation.email,
-        {"invitation": invitation, "project": invitation.project, "inviter": request.user, "link": link},
-    )
+    invitations.send(request, invitation, token)
 
 
 @project_view(write="project:admin")

@@ -1,3 +1,6 @@
+import re
+import uuid
+
 # Everything is served from our own origin: htmx and the stylesheet live in static/.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -17,4 +20,22 @@ class SecurityHeadersMiddleware:
         if not request.path.startswith(("/admin/db/", "/api/v1/docs")):
             response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        return response
+
+
+# What we echo back: an id a proxy or client made up, within reason (no header injection, no novels).
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """`X-Request-ID` on every response: the one the request sent, or a fresh one (SPEC §5)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        sent = request.headers.get("X-Request-ID", "")
+        request.request_id = sent if REQUEST_ID_RE.match(sent) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response.headers["X-Request-ID"] = request.request_id
         return response

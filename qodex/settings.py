@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "ninja",  # serves the API docs' assets from our own static files, not a CDN
     "accounts",
     "projects",
     "environments",
@@ -44,6 +45,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "qodex.middleware.RequestIdMiddleware",
+    "qodex.api_errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -160,3 +163,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Secrets encryption (qodex/crypto.py; SPEC §1, §6) -----------------------------------------------
+# Fernet keys, newest first: new secrets use the first key, every listed key still decrypts.
+QODEX_ENCRYPTION_KEYS = [key.strip() for key in env.list("QODEX_ENCRYPTION_KEYS", default=[]) if key.strip()]
+if not QODEX_ENCRYPTION_KEYS:
+    # TEMPORARY while the Makefile/CI learn to pass a key: derive one (development behaviour).
+    import base64  # noqa: E402
+    import hashlib  # noqa: E402
+
+    QODEX_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
+# How long a token from an environment's API login is reused before logging in again.
+QODEX_LOGIN_TOKEN_TTL_SECONDS = 30 * 60
+# --- end of secrets encryption -----------------------------------------------------------------------

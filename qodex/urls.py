@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from projects import views as project_views
-from qodex import views
+from qodex import api_errors, views
+from qodex.api import api
 
 admin.site.site_header = "Qodex data admin"
 admin.site.site_url = "/admin/"
@@ -16,4 +17,6 @@ urlpatterns = [
     path("p/<slug:slug>/", include("projects.urls")),
     path("admin/db/", admin.site.urls),
     path("admin/", project_views.staff_console, name="staff_console"),
+    path("api/v1/", api.urls),
+    re_path(r"^api/", api_errors.not_found),  # any other /api/ path: the JSON 404, never an HTML page
 ]

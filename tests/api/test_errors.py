@@ -1,0 +1,84 @@
+"""SPEC §5 errors, request ids, pagination and the OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import ApiClient, error_code
+from tests.factories import make_project
+
+
+@pytest.fixture
+def api(cast, make_key):
+    return ApiClient(make_key())
+
+
+def test_unknown_api_paths_answer_the_json_404(api):
+    for path in ("/api/v1/nope", "/api/v2/org/projects", "/api/", "/api/v1/org/api-keys/not-a-number"):
+        response = api.get(path)
+        assert response.status_code == 404, path
+        assert error_code(response) == "not_found"
+
+
+def test_a_wrong_method_answers_the_json_405(api):
+    response = api.client.put("/api/v1/org/projects", headers=api.headers)
+    assert response.status_code == 405
+    assert error_code(response) == "method_not_allowed"
+    assert "GET" in response["Allow"]
+
+
+def test_a_body_that_is_not_json_is_a_400(api):
+    response = api.client.post(
+        "/api/v1/org/projects", "{nope", content_type="application/json", headers=api.headers
+    )
+    assert response.status_code == 400
+    assert error_code(response) == "invalid_json"
+
+
+def test_validation_errors_name_their_fields(api):
+    response = api.post("/api/v1/org/projects", json={"name": "", "slug": "Not A Slug"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert set(error["fields"]) == {"name", "slug"}
+
+
+def test_every_response_carries_a_request_id(api):
+    generated = api.get("/api/v1/org/projects")["X-Request-ID"]
+    assert len(generated) == 32
+    assert api.get("/api/v1/nope")["X-Request-ID"]
+    echoed = api.get("/api/v1/org/projects", headers={"X-Request-ID": "ci-run-42"})
+    assert echoed["X-Request-ID"] == "ci-run-42"
+    junk = api.get("/api/v1/org/projects", headers={"X-Request-ID": "x" * 500})
+    assert junk["X-Request-ID"] != "x" * 500
+    assert ApiClient().client.get("/healthz")["X-Request-ID"]
+
+
+def test_lists_paginate_with_a_cursor(cast, api):
+    for n in range(4):
+        make_project(cast.org, f"P{n}")
+    first = api.get("/api/v1/org/projects", limit=2).json()
+    assert len(first["items"]) == 2
+    second = api.get("/api/v1/org/projects", limit=2, cursor=first["next_cursor"]).json()
+    third = api.get("/api/v1/org/projects", limit=2, cursor=second["next_cursor"]).json()
+    assert third["next_cursor"] is None
+    slugs = [p["slug"] for page in (first, second, third) for p in page["items"]]
+    assert len(slugs) == len(set(slugs)) == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "code"), [({"limit": 0}, 422), ({"limit": 201}, 422), ({"cursor": "%%%"}, 400)]
+)
+def test_bad_paging_parameters_are_refused(api, query, code):
+    response = api.get("/api/v1/org/projects", **query)
+    assert response.status_code == code
+    assert "error" in response.json()
+
+
+def test_the_openapi_document_and_docs_are_served(api):
+    schema = ApiClient().get("/api/v1/openapi.json")
+    assert schema.status_code == 200
+    assert "/api/v1/org/projects" in schema.json()["paths"]
+    docs = ApiClient().get("/api/v1/docs")
+    assert docs.status_code == 200
+    assert b"/static/ninja/swagger-ui-bundle.js" in docs.content  # our own static files, no CDN
