@@ -12,7 +12,6 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
-from ninja.responses import codes_4xx
 from pydantic import StringConstraints, field_validator
 
 from accounts import sudo
@@ -21,25 +20,12 @@ from projects.api_access import org_route, project_route
 from projects.forms import grantable_roles
 from projects.models import ApiKey, Project, ProjectMember, validate_project_slug
 from projects.roles import Role
-from qodex.api_errors import ApiError
+from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
 
 router = Router()
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-
-class ErrorDetail(Schema):
-    code: str
-    message: str
-    fields: dict[str, list[str]] | None = None
-
-
-class ErrorOut(Schema):
-    error: ErrorDetail
-
-
-ERRORS = {code: ErrorOut for code in codes_4xx}
 
 
 def sudo_required(request: HttpRequest) -> None:

@@ -28,8 +28,10 @@ api_errors.install(api)
 
 def _mount() -> None:
     from projects.api import router as projects_router
+    from projects.api_memories import router as memories_router
 
     api.add_router("", projects_router)
+    api.add_router("", memories_router)
 
 
 _mount()

@@ -14,8 +14,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.responses import codes_4xx
 
 API_PREFIX = "/api/"
 
@@ -31,6 +33,20 @@ DEFAULT_CODES = {
     429: ("rate_limited", "Too many requests. Wait a moment and try again."),
     500: ("internal_error", "Something went wrong on our side. It has been logged; please try again."),
 }
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+    fields: dict[str, list[str]] | None = None
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+# Routes declare `response={200: …, **ERRORS}` so the OpenAPI document shows the error shape.
+ERRORS = {code: ErrorOut for code in codes_4xx}
 
 
 class ApiError(Exception):

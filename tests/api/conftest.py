@@ -62,3 +62,12 @@ def api():
 def error_code(response) -> str:
     assert response["Content-Type"].startswith("application/json"), response.content[:200]
     return response.json()["error"]["code"]
+
+
+def expire_sudo(client: Client) -> None:
+    """Signing in confirms the password; age that confirmation past the sudo window."""
+    from accounts import sudo
+
+    session = client.session
+    session[sudo.SESSION_KEY] = 0
+    session.save()

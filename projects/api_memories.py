@@ -1,0 +1,177 @@
+"""Memories in the JSON API (SPEC §5): `/api/v1/memories` on the resolved project (default project
+allowed, `?scope=org` for org-wide memories) and the mirror `/api/v1/p/<slug>/memories`.
+
+Both paths share the handlers below; only the guard differs. `memory_count` follows every change because
+memories are created and deleted only through Memory.objects.add() and Memory.delete().
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import StringConstraints
+
+from projects.api_access import project_route
+from projects.models import Memory, MemoryQuerySet
+from qodex.api_errors import ERRORS, ApiError
+from qodex.pagination import PageParams, paginate
+
+router = Router(tags=["memories"])
+
+Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+Scope = Literal["project", "org"]
+
+
+class MemoryOut(Schema):
+    id: int
+    content: str
+    metadata: dict[str, Any]
+    project_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_project_id(memory: Memory) -> str | None:
+        return memory.project.public_id if memory.project_id else None
+
+
+class MemoryPage(Schema):
+    items: list[MemoryOut]
+    next_cursor: str | None
+
+
+class MemoryCreate(Schema):
+    content: Content
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class MemoryUpdate(Schema):
+    content: Content | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class MemoryFilters(PageParams):
+    q: str | None = Field(None, max_length=200, description="Full-text search in the content.")
+    scope: Scope | None = Field(None, description="`org`: the organization's org-wide memories.")
+
+
+# Routes without a slug: the project from X-Project-ID, a locked key, or the tenant's default.
+RESOLVED = project_route(required=False, org_scope=True)
+# The mirror: the project from the slug.
+BY_SLUG = project_route()
+
+
+def scoped(request: HttpRequest) -> MemoryQuerySet:
+    """The only memories this request may see: its project's, or its organization's org-wide ones."""
+    access = request.project_access
+    memories = Memory.objects.select_related("project")
+    if access is None:
+        return memories.org_wide(request.organization)
+    return memories.for_project(access.project)
+
+
+def get_memory(request: HttpRequest, memory_id: int) -> Memory:
+    memory = scoped(request).filter(pk=memory_id).first()
+    if memory is None:
+        raise ApiError(404, "memory_not_found", "No memory with this id here.")
+    return memory
+
+
+def list_memories(request: HttpRequest, filters: MemoryFilters):
+    memories = scoped(request)
+    if filters.q and filters.q.strip():
+        memories = memories.search(filters.q.strip())
+    return paginate(memories, filters)
+
+
+def create_memory(request: HttpRequest, payload: MemoryCreate):
+    access = request.project_access
+    try:
+        memory = Memory.objects.add(
+            project=access.project if access else None,
+            organization=None if access else request.organization,
+            content=payload.content,
+            metadata=payload.metadata,
+            created_by=request.auth.user,
+        )
+    except DjangoValidationError:
+        raise ApiError(404, "project_not_found", "This project was deleted.") from None
+    return Status(201, memory)
+
+
+def update_memory(request: HttpRequest, memory: Memory, payload: MemoryUpdate):
+    if payload.content is not None:
+        memory.content = payload.content
+    if payload.metadata is not None:
+        memory.metadata = payload.metadata
+    memory.save(update_fields=["content", "metadata", "updated_at"])
+    return memory
+
+
+def delete_memory(request: HttpRequest, memory: Memory):
+    memory.delete()
+    return Status(204, None)
+
+
+# --- /memories ------------------------------------------------------------------------------------------
+
+
+@router.get("/memories", response={200: MemoryPage, **ERRORS}, auth=RESOLVED)
+def memories(request: HttpRequest, filters: Query[MemoryFilters]):
+    return list_memories(request, filters)
+
+
+@router.post("/memories", response={201: MemoryOut, **ERRORS}, auth=RESOLVED)
+def memories_create(request: HttpRequest, payload: MemoryCreate, scope: Scope | None = None):
+    return create_memory(request, payload)
+
+
+@router.get("/memories/{int:memory_id}", response={200: MemoryOut, **ERRORS}, auth=RESOLVED)
+def memory(request: HttpRequest, memory_id: int, scope: Scope | None = None):
+    return get_memory(request, memory_id)
+
+
+@router.patch("/memories/{int:memory_id}", response={200: MemoryOut, **ERRORS}, auth=RESOLVED)
+def memory_update(request: HttpRequest, memory_id: int, payload: MemoryUpdate, scope: Scope | None = None):
+    return update_memory(request, get_memory(request, memory_id), payload)
+
+
+@router.delete("/memories/{int:memory_id}", response={204: None, **ERRORS}, auth=RESOLVED)
+def memory_delete(request: HttpRequest, memory_id: int, scope: Scope | None = None):
+    return delete_memory(request, get_memory(request, memory_id))
+
+
+# --- /p/<slug>/memories ---------------------------------------------------------------------------------
+
+
+class SlugMemoryFilters(PageParams):
+    q: str | None = Field(None, max_length=200, description="Full-text search in the content.")
+
+
+@router.get("/p/{slug}/memories", response={200: MemoryPage, **ERRORS}, auth=BY_SLUG)
+def project_memories(request: HttpRequest, slug: str, filters: Query[SlugMemoryFilters]):
+    return list_memories(request, filters)
+
+
+@router.post("/p/{slug}/memories", response={201: MemoryOut, **ERRORS}, auth=BY_SLUG)
+def project_memories_create(request: HttpRequest, slug: str, payload: MemoryCreate):
+    return create_memory(request, payload)
+
+
+@router.get("/p/{slug}/memories/{int:memory_id}", response={200: MemoryOut, **ERRORS}, auth=BY_SLUG)
+def project_memory(request: HttpRequest, slug: str, memory_id: int):
+    return get_memory(request, memory_id)
+
+
+@router.patch("/p/{slug}/memories/{int:memory_id}", response={200: MemoryOut, **ERRORS}, auth=BY_SLUG)
+def project_memory_update(request: HttpRequest, slug: str, memory_id: int, payload: MemoryUpdate):
+    return update_memory(request, get_memory(request, memory_id), payload)
+
+
+@router.delete("/p/{slug}/memories/{int:memory_id}", response={204: None, **ERRORS}, auth=BY_SLUG)
+def project_memory_delete(request: HttpRequest, slug: str, memory_id: int):
+    return delete_memory(request, get_memory(request, memory_id))
