@@ -19,16 +19,50 @@
     }
   });
 
-  // The sidebar on narrow screens.
+  // <button data-toggle="id"> opens and closes the element with that id (the sidebar on narrow screens).
+  function setOpen(toggle, target, open) {
+    target.classList.toggle("open", open);
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  }
   document.addEventListener("click", function (event) {
     var toggle = event.target.closest && event.target.closest("[data-toggle]");
     if (toggle) {
       var target = document.getElementById(toggle.getAttribute("data-toggle"));
-      if (target) {
-        var open = target.classList.toggle("open");
-        toggle.setAttribute("aria-expanded", open ? "true" : "false");
-      }
+      if (target) setOpen(toggle, target, !target.classList.contains("open"));
     }
+    // A click outside an open dropdown (<details class="switcher">) closes it.
+    document.querySelectorAll("details.switcher[open]").forEach(function (details) {
+      if (!details.contains(event.target)) details.open = false;
+    });
+  });
+
+  // Keyboard: Escape closes the open dropdown or panel; arrows move through a dropdown's items.
+  document.addEventListener("keydown", function (event) {
+    var details = event.target.closest && event.target.closest("details.switcher");
+    if (event.key === "Escape") {
+      if (details && details.open) {
+        details.open = false;
+        details.querySelector("summary").focus();
+        return;
+      }
+      document.querySelectorAll("[data-toggle]").forEach(function (toggle) {
+        var target = document.getElementById(toggle.getAttribute("data-toggle"));
+        if (target && target.classList.contains("open")) {
+          setOpen(toggle, target, false);
+          toggle.focus();
+        }
+      });
+      return;
+    }
+    if (!details || (event.key !== "ArrowDown" && event.key !== "ArrowUp")) return;
+    var items = Array.prototype.slice.call(details.querySelectorAll("[role=menuitem]"));
+    if (!items.length) return;
+    event.preventDefault();
+    details.open = true;
+    var index = items.indexOf(document.activeElement);
+    if (index === -1) index = event.key === "ArrowDown" ? -1 : items.length;
+    var next = index + (event.key === "ArrowDown" ? 1 : -1);
+    items[(next + items.length) % items.length].focus();
   });
 
   // Tabs addressed by URL fragment (/admin/#llm): show one panel at a time.
@@ -44,6 +78,27 @@
       else link.removeAttribute("aria-current");
     });
   }
+  // Switching tabs keeps the page where it is instead of jumping to the panel's anchor.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-fragment-tabs] a[href^='#']");
+    if (!link || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    history.pushState(null, "", link.getAttribute("href"));
+    showTab();
+  });
+  // On a narrow screen the tab strip scrolls sideways: bring the current tab into view.
+  function revealCurrentTabs() {
+    document.querySelectorAll(".tabs").forEach(function (nav) {
+      var current = nav.querySelector("[aria-current]");
+      if (current && nav.scrollWidth > nav.clientWidth) {
+        nav.scrollLeft = current.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
+      }
+    });
+  }
   window.addEventListener("hashchange", showTab);
-  document.addEventListener("DOMContentLoaded", showTab);
+  window.addEventListener("popstate", showTab);
+  document.addEventListener("DOMContentLoaded", function () {
+    showTab();
+    revealCurrentTabs();
+  });
 })();
