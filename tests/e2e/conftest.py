@@ -1,0 +1,99 @@
+"""Browser tests: the system Chromium (never a downloaded one) driving pytest-django's live server.
+
+The live server runs in a thread of this process, so the tests read its emails from `mailoutbox` and
+its rows through the ORM. A failing test leaves a full-page screenshot in test-results/<test>.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+
+# Playwright's sync API keeps an asyncio loop in this thread; Django's ORM would then refuse every query
+# from the test body with SynchronousOnlyOperation, although nothing here runs concurrently with it.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "test-results"
+DESKTOP = {"width": 1280, "height": 800}
+TIMEOUT_MS = 10_000
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item (`item.rep_call`) so the page fixture can see a failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (Debian package `chromium`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters live in the process-wide locmem cache: start every journey from zero."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def new_context(browser, live_server):
+    """`new_context()` opens another browser profile (a second person); all are closed after the test."""
+    contexts = []
+
+    def _new(**options):
+        context = browser.new_context(base_url=live_server.url, viewport=DESKTOP, **options)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield _new
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def js_errors() -> list:
+    """Uncaught JavaScript errors on `page`; journeys assert it stays empty."""
+    return []
+
+
+@pytest.fixture
+def page(request, new_context, js_errors) -> Iterator:
+    """A fresh page at 1280×800 whose relative URLs go to the live server."""
+    page = new_context().new_page()
+    page.on("pageerror", lambda error: js_errors.append(error))
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        RESULTS_DIR.mkdir(exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.name)
+        try:
+            page.screenshot(path=str(RESULTS_DIR / f"{name}.png"), full_page=True)
+        except Exception as error:  # a crashed page must not hide the test's own failure
+            print(f"No screenshot for {request.node.nodeid}: {error}")
