@@ -1,1 +1,469 @@
-"""environments: its models arrive with their own issue."""
+"""Environments: where a project's tests run, how they authenticate, and what they may do there (SPEC §6)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonpath
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from qodex import crypto
+from qodex.crypto import EncryptedTextField
+
+VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Built-in variables (camelCase → SCREAMING_SNAKE); an environment's own variables can't take these names.
+BUILTIN_VARIABLES = {
+    "baseUrl": "BASE_URL",
+    "apiBaseUrl": "API_BASE_URL",
+    "authEmail": "AUTH_EMAIL",
+    "authPassword": "AUTH_PASSWORD",
+    "authToken": "AUTH_TOKEN",
+}
+BUILTIN_VARIABLE_NAMES = frozenset(BUILTIN_VARIABLES) | frozenset(BUILTIN_VARIABLES.values())
+
+LOGIN_METHODS = ("GET", "POST", "PUT", "PATCH")
+API_LOGIN_REQUIRED_KEYS = ("method", "url", "token_path")
+API_LOGIN_KEYS = frozenset(API_LOGIN_REQUIRED_KEYS) | {"headers", "body", "header_name", "header_prefix"}
+
+# What each UI login action needs. Every step may carry all four keys (forms post them all); the ones an
+# action doesn't use are ignored.
+STEP_KEYS = ("action", "selector", "value", "url")
+STEP_REQUIRES = {
+    "goto": ("url",),
+    "fill": ("selector", "value"),
+    "click": ("selector",),
+    "press": ("value",),  # the key, e.g. "Enter"; on `selector` when given, else on the page
+    "wait_for_url": ("url",),
+    "wait_for_selector": ("selector",),
+}
+
+# Suggested constraints when creating an environment (SPEC §6).
+PRESETS: dict[str, dict[str, Any]] = {
+    "production": {
+        "read_only": True,
+        "max_rps": 5,
+        "allow_destructive": False,
+        "allow_security_testing": False,
+    },
+    "staging": {
+        "read_only": False,
+        "max_rps": 20,
+        "allow_destructive": True,
+        "allow_security_testing": False,
+    },
+    "local": {"read_only": False, "max_rps": 50, "allow_destructive": True, "allow_security_testing": False},
+}
+
+EXPORT_FORMAT = 1
+# Exported and imported as written; secrets (token, password, storage state, secret values) never are.
+EXPORT_FIELDS = (
+    "name",
+    "base_url",
+    "api_base_url",
+    "auth_type",
+    "auth_header_name",
+    "auth_header_prefix",
+    "api_login_config",
+    "ui_login_steps",
+    "auth_email",
+    "read_only",
+    "max_rps",
+    "allow_destructive",
+    "allow_security_testing",
+)
+
+
+def validate_http_url(value: str) -> None:
+    """An absolute http(s) URL with a host; internal names such as `http://api:8000` are fine."""
+    parts = urlsplit(value or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(
+            f"“{value}” is not a full http:// or https:// URL, such as https://staging.example.com."
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that isn't a number
+    except ValueError as exc:
+        raise ValidationError(f"“{value}” has a port that isn't a number.") from exc
+
+
+def api_login_config_errors(config: Any) -> list[str]:
+    """Every problem with an API login config, as sentences; [] when it is usable."""
+    if not isinstance(config, dict) or not config:
+        return ["Describe the login request: method, url and token_path."]
+    errors = []
+    unknown = sorted(set(config) - API_LOGIN_KEYS)
+    if unknown:
+        known = ", ".join(sorted(API_LOGIN_KEYS))
+        errors.append(f"Unknown key {', '.join(unknown)}; the config uses {known}.")
+    for key in API_LOGIN_REQUIRED_KEYS:
+        if not isinstance(config.get(key), str) or not config[key].strip():
+            errors.append(f"“{key}” is required.")
+    method = config.get("method")
+    if isinstance(method, str) and method.strip() and method.upper() not in LOGIN_METHODS:
+        errors.append(f"“method” must be one of {', '.join(LOGIN_METHODS)}, not “{method}”.")
+    path = config.get("token_path")
+    if isinstance(path, str) and path.strip():
+        try:
+            jsonpath.compile(path)
+        except jsonpath.JSONPathError as exc:
+            reason = str(exc).splitlines()[0]
+            errors.append(f"“token_path” {path} is not a valid JSONPath ({reason}); e.g. $.data.token.")
+    headers = config.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        errors.append("“headers” must be an object of header names to text values.")
+    for key in ("header_name", "header_prefix"):
+        if key in config and not isinstance(config[key], str):
+            errors.append(f"“{key}” must be text.")
+    if config.get("header_name") == "":
+        errors.append("“header_name” can't be empty; leave it out to use Authorization.")
+    return errors
+
+
+def ui_login_steps_errors(steps: Any) -> list[str]:
+    """Every problem with a list of UI login steps, as sentences naming the step; [] when usable."""
+    if not isinstance(steps, list) or not steps:
+        return ["Add at least one step, starting with a goto to the login page."]
+    errors = []
+    actions = ", ".join(STEP_REQUIRES)
+    for number, step in enumerate(steps, start=1):
+        if not isinstance(step, dict):
+            errors.append(f"Step {number} must be an object with an action.")
+            continue
+        action = step.get("action")
+        if action not in STEP_REQUIRES:
+            errors.append(f"Step {number} has action “{action}”; use one of {actions}.")
+            continue
+        unknown = sorted(set(step) - set(STEP_KEYS))
+        if unknown:
+            errors.append(f"Step {number} ({action}) has unknown key {', '.join(unknown)}.")
+        for key in STEP_REQUIRES[action]:
+            value = step.get(key)
+            # Filling an empty value is legitimate (clearing a field); every other required key isn't.
+            empty_ok = action == "fill" and key == "value"
+            if not isinstance(value, str) or (not value.strip() and not empty_ok):
+                errors.append(f"Step {number} ({action}) needs a “{key}”.")
+        for key in STEP_KEYS[1:]:
+            optional = key not in STEP_REQUIRES[action]
+            if optional and step.get(key) is not None and not isinstance(step[key], str):
+                errors.append(f"Step {number} ({action}): “{key}” must be text.")
+    return errors
+
+
+def variables_errors(variables: Any) -> list[str]:
+    """Every problem with an environment's variables mapping; [] when valid."""
+    if not isinstance(variables, dict):
+        return ["Variables must be an object of names to {value, secret}."]
+    errors = []
+    for name, entry in variables.items():
+        if not VARIABLE_NAME_RE.match(name):
+            errors.append(
+                f"“{name}” is not a valid variable name: use letters, digits and _, "
+                "not starting with a digit."
+            )
+        elif name in BUILTIN_VARIABLE_NAMES:
+            errors.append(f"“{name}” is a built-in variable; pick another name.")
+        if not isinstance(entry, dict) or not isinstance(entry.get("secret", False), bool):
+            errors.append(f"Variable “{name}” must be {{value, secret}}.")
+            continue
+        value = entry.get("ciphertext", entry.get("value", ""))
+        if not isinstance(value, str):
+            errors.append(f"Variable “{name}” must have a text value.")
+    return errors
+
+
+def validate_variable_name(name: str) -> None:
+    errors = variables_errors({name: {"value": ""}})
+    if errors:
+        raise ValidationError(errors[0])
+
+
+class EnvironmentQuerySet(models.QuerySet):
+    def for_project(self, project) -> EnvironmentQuerySet:
+        """The only way views fetch environments: always scoped to the project from the URL or key."""
+        return self.filter(project=project)
+
+
+class Environment(models.Model):
+    """A target the project's tests run against: URLs, authentication, constraints and variables.
+
+    Defaults are the production preset (read-only, 5 requests per second, nothing destructive, no
+    security testing): an environment nobody configured is treated as one that must not be harmed.
+    Creating one from a preset (`apply_preset("staging")`) or editing it opens it up.
+
+    Secrets (`auth_token`, `auth_password`, `ui_storage_state`, secret variables) are encrypted at rest:
+    assign plaintext, read plaintext, the column holds ciphertext. Secret variables are kept in
+    `variables` as `{"secret": true, "ciphertext": …}`; assigning `{"value": …, "secret": true}` works
+    too and is sealed on save().
+    """
+
+    class AuthType(models.TextChoices):
+        NONE = "none", "None"
+        STATIC_TOKEN = "static_token", "Static token"
+        API_LOGIN = "api_login", "API login"
+        UI_LOGIN = "ui_login", "UI login"
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="environments")
+    name = models.CharField(max_length=100)
+    base_url = models.CharField(max_length=500, validators=[validate_http_url])
+    api_base_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_http_url],
+        help_text="Leave blank to use the base URL.",
+    )
+
+    auth_type = models.CharField(max_length=20, choices=AuthType.choices, default=AuthType.NONE)
+    auth_token = EncryptedTextField(blank=True, default="")
+    auth_header_name = models.CharField(max_length=100, default="Authorization")
+    auth_header_prefix = models.CharField(max_length=50, blank=True, default="Bearer ")
+    api_login_config = models.JSONField(default=dict, blank=True)
+    ui_login_steps = models.JSONField(default=list, blank=True)
+    # Playwright's storageState JSON, as captured by environments.login.capture_ui_login().
+    ui_storage_state = EncryptedTextField(blank=True, default="")
+    ui_storage_captured_at = models.DateTimeField(null=True, blank=True)
+    auth_email = models.CharField(max_length=254, blank=True)
+    auth_password = EncryptedTextField(blank=True, default="")
+
+    read_only = models.BooleanField(default=True, help_text="Only GET, HEAD and OPTIONS requests are sent.")
+    max_rps = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=5,
+        validators=[MinValueValidator(1, "At least 1 request per second; leave it blank for unlimited.")],
+        help_text="Requests per second at most; blank for unlimited.",
+    )
+    allow_destructive = models.BooleanField(default=False)
+    allow_security_testing = models.BooleanField(default=False)
+
+    variables = models.JSONField(default=dict, blank=True)
+
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = EnvironmentQuerySet.as_manager()
+
+    class Meta:
+        db_table = "environments"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                "project",
+                name="environment_name_unique_per_project",
+                violation_error_message="This project already has an environment with this name.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # Without a trailing slash, "${baseUrl}/login" never renders as "…//login".
+        self.base_url = (self.base_url or "").strip().rstrip("/")
+        self.api_base_url = (self.api_base_url or "").strip().rstrip("/")
+        self._seal_secret_variables()
+        stale_token_key = token_cache_key(self) if self.pk and self.updated_at else None
+        super().save(*args, **kwargs)
+        if stale_token_key:
+            cache.delete(stale_token_key)
+
+    @property
+    def effective_api_base_url(self) -> str:
+        """The API base URL, falling back to the base URL when none is set."""
+        return (self.api_base_url or self.base_url).rstrip("/")
+
+    def apply_preset(self, preset: str) -> None:
+        """Set the constraints of a named preset (production, staging, local)."""
+        for field, value in PRESETS[preset].items():
+            setattr(self, field, value)
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        name = (self.name or "").strip()
+        if name and self.project_id:
+            others = Environment.objects.for_project(self.project).exclude(pk=self.pk)
+            if others.filter(name__iexact=name).exists():
+                errors["name"] = [f"This project already has an environment named “{name}”."]
+        # A config left over from another auth type is still checked: switching back must work.
+        uses_api_login = self.auth_type == self.AuthType.API_LOGIN or self.api_login_config
+        if uses_api_login and (problems := api_login_config_errors(self.api_login_config)):
+            errors["api_login_config"] = problems
+        uses_ui_login = self.auth_type == self.AuthType.UI_LOGIN or self.ui_login_steps
+        if uses_ui_login and (problems := ui_login_steps_errors(self.ui_login_steps)):
+            errors["ui_login_steps"] = problems
+        if problems := variables_errors(self.variables):
+            errors["variables"] = problems
+        if self.auth_type == self.AuthType.STATIC_TOKEN and not (self.auth_header_name or "").strip():
+            errors["auth_header_name"] = ["Name the header the token is sent in, such as Authorization."]
+        if errors:
+            raise ValidationError(errors)
+
+    # Variables ------------------------------------------------------------------------------------------
+
+    def _seal_secret_variables(self) -> None:
+        """Encrypt any secret variable still holding a plaintext `value` (assigned directly)."""
+        if not isinstance(self.variables, dict):
+            return
+        for name, entry in list(self.variables.items()):
+            if isinstance(entry, dict) and entry.get("secret") and "value" in entry:
+                self.variables[name] = _secret_entry(str(entry["value"]))
+
+    def get_variables(self, reveal: bool = False) -> dict[str, str]:
+        """The environment's own variables by name: plaintext when `reveal`, else secrets masked."""
+        values = {}
+        for name, entry in sorted(self.variables.items()):
+            if entry.get("secret"):
+                if "value" in entry:  # assigned but not saved yet
+                    plaintext = str(entry["value"])
+                else:
+                    plaintext = crypto.decrypt(entry["ciphertext"]) if entry.get("ciphertext") else ""
+                values[name] = plaintext if reveal else crypto.mask(plaintext)
+            else:
+                values[name] = str(entry.get("value", ""))
+        return values
+
+    @property
+    def secret_variable_names(self) -> set[str]:
+        return {name for name, entry in self.variables.items() if entry.get("secret")}
+
+    def set_variable(self, name: str, value: str | None, secret: bool = False) -> None:
+        """Add or replace a variable (saved by the next save()). `value=None` keeps the current value,
+        so an edit form can leave a secret blank and change only its name or secrecy."""
+        validate_variable_name(name)
+        if value is None:
+            value = self.get_variables(reveal=True).get(name, "")
+        entry = _secret_entry(str(value)) if secret else {"value": str(value), "secret": False}
+        self.variables = {**self.variables, name: entry}
+
+    @classmethod
+    def rotate_embedded_secrets(cls, rotate: Callable[[str], str]) -> int:
+        """Re-encrypt secret variable values with `rotate` (called by `manage.py rotate_encryption_keys`).
+
+        Written with update(): rotation changes no plaintext, so updated_at and cached tokens stay.
+        """
+        count = 0
+        rows = cls._base_manager.select_for_update().order_by("pk").values_list("pk", "variables")
+        for pk, variables in rows.iterator(chunk_size=500):
+            rotated = 0
+            for entry in (variables or {}).values():
+                if isinstance(entry, dict) and entry.get("secret") and entry.get("ciphertext"):
+                    entry["ciphertext"] = rotate(entry["ciphertext"])
+                    rotated += 1
+            if rotated:
+                cls._base_manager.filter(pk=pk).update(variables=variables)
+                count += rotated
+        return count
+
+    def delete_variable(self, name: str) -> None:
+        self.variables = {key: entry for key, entry in self.variables.items() if key != name}
+
+    # Auth -----------------------------------------------------------------------------------------------
+
+    def auth_header(self, token: str) -> dict[str, str]:
+        """The header that carries `token` to the target: from the API login config or the static fields."""
+        if self.auth_type == self.AuthType.API_LOGIN:
+            name = self.api_login_config.get("header_name") or "Authorization"
+            prefix = self.api_login_config.get("header_prefix", "Bearer ")
+        else:
+            name, prefix = self.auth_header_name or "Authorization", self.auth_header_prefix
+        return {name: f"{prefix}{token}"}
+
+    # Export / import ------------------------------------------------------------------------------------
+
+    def to_export(self) -> dict[str, Any]:
+        """A JSON document of this environment with every secret left out (listed in `secrets_left_out`).
+
+        The login config and steps are exported as written: secrets belong in secret variables,
+        referenced as ${name}, not in the config itself.
+        """
+        data: dict[str, Any] = {"qodex_environment": EXPORT_FORMAT}
+        data.update({field: getattr(self, field) for field in EXPORT_FIELDS})
+        data["variables"] = {
+            name: _exported_variable(entry) for name, entry in sorted(self.variables.items())
+        }
+        left_out = [field for field in ("auth_token", "auth_password") if getattr(self, field)]
+        left_out += [f"variables.{name}" for name in sorted(self.secret_variable_names)]
+        data["secrets_left_out"] = left_out
+        return data
+
+    @classmethod
+    def from_import(cls, project, data: Any, *, user=None) -> Environment:
+        """An unsaved, validated environment of `project` from `to_export()` data; its secrets are empty.
+
+        A name already taken in the project gets a suffix (“Staging (2)”): imports never overwrite.
+        Raises ValidationError when the document isn't an environment export or doesn't validate.
+        """
+        if not isinstance(data, dict) or data.get("qodex_environment") != EXPORT_FORMAT:
+            raise ValidationError(
+                f'This is not a Qodex environment export (expected "qodex_environment": {EXPORT_FORMAT}).'
+            )
+        fields = {field: data[field] for field in EXPORT_FIELDS if field in data and data[field] is not None}
+        variables = data.get("variables") or {}
+        if not isinstance(variables, dict):
+            raise ValidationError({"variables": ["Variables must be an object of names to {value, secret}."]})
+        fields["variables"] = {
+            name: _secret_entry("") if isinstance(entry, dict) and entry.get("secret") else entry
+            for name, entry in variables.items()
+        }
+        environment = cls(project=project, updated_by=user, **fields)
+        environment.name = _free_name(project, str(environment.name or "").strip() or "Imported")
+        environment.full_clean()
+        return environment
+
+
+def _secret_entry(plaintext: str) -> dict[str, Any]:
+    return {"secret": True, "ciphertext": crypto.encrypt(plaintext) if plaintext else ""}
+
+
+def _exported_variable(entry: dict[str, Any]) -> dict[str, Any]:
+    if entry.get("secret"):
+        return {"secret": True}
+    return {"value": entry.get("value", ""), "secret": False}
+
+
+def _free_name(project, name: str) -> str:
+    taken = {n.lower() for n in Environment.objects.for_project(project).values_list("name", flat=True)}
+    candidate, n = name, 2
+    while candidate.lower() in taken:
+        candidate, n = f"{name} ({n})", n + 1
+    return candidate
+
+
+# The API login token cache --------------------------------------------------------------------------------
+
+
+def token_cache_key(environment: Environment) -> str:
+    # updated_at in the key: a save in any process (web, worker) makes every older cached token unreachable,
+    # even with a per-process cache.
+    stamp = environment.updated_at.timestamp() if environment.updated_at else 0
+    return f"environments:login-token:{environment.pk}:{stamp}"
+
+
+def cached_token(environment: Environment) -> str | None:
+    """The token the last successful API login returned, if it is under 30 minutes old and unchanged since."""
+    if environment.pk is None:
+        return None
+    sealed = cache.get(token_cache_key(environment))
+    return crypto.decrypt(sealed) if sealed else None
+
+
+def cache_token(environment: Environment, token: str) -> None:
+    """Keep `token` for settings.QODEX_LOGIN_TOKEN_TTL_SECONDS (encrypted: caches may be shared)."""
+    if environment.pk is not None:
+        cache.set(token_cache_key(environment), crypto.encrypt(token), settings.QODEX_LOGIN_TOKEN_TTL_SECONDS)
+
+
+def clear_cached_token(environment: Environment) -> None:
+    cache.delete(token_cache_key(environment))
