@@ -1,6 +1,6 @@
 from django import forms
 
-from projects.models import Organization
+from projects.models import ApiKey, Organization
 from projects.roles import Role, at_least
 
 
@@ -83,3 +83,21 @@ class InviteForm(forms.Form):
         if self.project.members.filter(user__email__iexact=email).exists():
             raise forms.ValidationError(f"{email} is already a member of this project.")
         return email
+
+
+class ApiKeyCreateForm(forms.Form):
+    EXPIRY_CHOICES = [("", "Never"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
+
+    name = forms.CharField(max_length=100, help_text="Where the key is used, e.g. “GitHub Actions”.")
+    scope = forms.ChoiceField(
+        choices=ApiKey.Scope.choices,
+        initial=ApiKey.Scope.READ,
+        help_text="Read keys can only look; write keys can also change this project.",
+    )
+    expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the key a name.")
+        return name

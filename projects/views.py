@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -19,13 +21,22 @@ from accounts.models import User
 from projects import audit, invitations, onboarding
 from projects.access import ProjectAccess, project_view
 from projects.forms import (
+    ApiKeyCreateForm,
     InviteForm,
     ProjectCreateForm,
     ProjectDeleteForm,
     ProjectRenameForm,
     grantable_roles,
 )
-from projects.models import ORG_ADMIN_ROLES, AuditEvent, Invitation, Organization, Project, ProjectMember
+from projects.models import (
+    ORG_ADMIN_ROLES,
+    ApiKey,
+    AuditEvent,
+    Invitation,
+    Organization,
+    Project,
+    ProjectMember,
+)
 from projects.roles import Role
 
 
@@ -108,7 +119,6 @@ SECTIONS = {
     "playground": ("Playground", "Try a single prompt against the project’s model here."),
     "memory": ("Memory", "What the assistant knows about this project will appear here."),
     "environments": ("Environments", "Targets, login profiles and safety constraints will be managed here."),
-    "api_keys": ("API keys", "Project API keys for CI jobs will be managed here."),
     "byok": ("Bring your own key", "Your own LLM provider credentials will be managed here."),
     "usage": ("Usage", "LLM calls, tokens and cost for this project will appear here."),
 }
@@ -283,6 +293,61 @@ def _change_invitation(request: HttpRequest, project: Project, action: str) -> H
         audit.record(request, "invitation.revoked", project=project, target=invitation.email)
         messages.success(request, f"Revoked the invitation for {invitation.email}.")
     return redirect("projects:members", slug=project.slug)
+
+
+# Everyone reads every project page (SPEC §3; the list shows prefixes only); admins manage keys.
+@project_view(write="project:admin")
+def api_keys(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
+    """Project-locked keys for CI: created here (shown once), listed by prefix, revoked."""
+    form = ApiKeyCreateForm()
+    new_key = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "create":
+            if not sudo.is_active(request):
+                messages.info(request, "Confirm your password to create an API key.")
+                return redirect(f"{reverse('accounts:confirm_password')}?next={request.path}")
+            form = ApiKeyCreateForm(request.POST)
+            if form.is_valid():
+                days = form.cleaned_data["expires_in"]
+                key, new_key = ApiKey.issue(
+                    organization=project.organization,
+                    project=project,
+                    name=form.cleaned_data["name"],
+                    scope=form.cleaned_data["scope"],
+                    expires_at=timezone.now() + timedelta(days=int(days)) if days else None,
+                    created_by=request.user,
+                )
+                audit.record(
+                    request,
+                    "api_key.created",
+                    project=project,
+                    target=str(key),
+                    details={"scope": key.scope, "prefix": key.prefix},
+                )
+                form = ApiKeyCreateForm()
+        elif action == "revoke":
+            key = get_object_or_404(
+                ApiKey.objects.active().filter(project=project), pk=posted_id(request, "key_id")
+            )
+            key.revoke()
+            audit.record(request, "api_key.revoked", project=project, target=str(key))
+            messages.success(request, f"Revoked {key.name}. Requests with it now get 401.")
+            return redirect("projects:api_keys", slug=project.slug)
+        else:
+            messages.error(request, "Unknown action.")
+    context = {
+        "form": form,
+        "new_key": new_key,
+        "keys": ApiKey.objects.active().filter(project=project).select_related("created_by").order_by("-pk"),
+        "api_url": request.build_absolute_uri("/api/v1/project"),
+        "sudo_active": sudo.is_active(request),
+    }
+    failed = request.method == "POST" and new_key is None
+    response = render(request, "projects/api_keys.html", context, status=400 if failed else 200)
+    if new_key:
+        response["Cache-Control"] = "no-store"  # the one page that shows the key: never cached
+    return response
 
 
 @project_view(read="project:admin", write="project:admin")

@@ -19,6 +19,19 @@
     }
   });
 
+  // <button data-copy="id"> copies the text of the element with that id (a new API key, a command).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source) return;
+    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 2000);
+    });
+  });
+
   // <button data-toggle="id"> opens and closes the element with that id (the sidebar on narrow screens).
   function setOpen(toggle, target, open) {
     target.classList.toggle("open", open);

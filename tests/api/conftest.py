@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.test import Client
 
+from accounts import sudo
 from projects.models import ApiKey
 
 
@@ -64,10 +67,12 @@ def error_code(response) -> str:
     return response.json()["error"]["code"]
 
 
-def expire_sudo(client: Client) -> None:
-    """Signing in confirms the password; age that confirmation past the sudo window."""
-    from accounts import sudo
-
+def set_sudo(client: Client, active: bool) -> None:
+    """Confirm the password just now (sudo mode on), or long ago (off), for the signed-in client."""
     session = client.session
-    session[sudo.SESSION_KEY] = 0
+    session[sudo.SESSION_KEY] = int(time.time()) if active else 0
     session.save()
+
+
+def expire_sudo(client: Client) -> None:
+    set_sudo(client, False)

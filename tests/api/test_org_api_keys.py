@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from accounts import sudo
 from projects.models import ApiKey, AuditEvent
-from tests.api.conftest import ApiClient, error_code, expire_sudo
+from tests.api.conftest import ApiClient, error_code, expire_sudo, set_sudo
 from tests.factories import make_project
 
 URL = "/api/v1/org/api-keys"
@@ -105,9 +103,7 @@ def test_a_session_needs_sudo_mode_to_create_a_key(cast, client):
     expire_sudo(client)
     response = client.post(URL, {"name": "x"}, content_type="application/json")
     assert (response.status_code, error_code(response)) == (403, "sudo_required")
-    session = client.session
-    session[sudo.SESSION_KEY] = int(time.time())
-    session.save()
+    set_sudo(client, True)
     response = client.post(URL, {"name": "x"}, content_type="application/json")
     assert response.status_code == 201
     assert ApiKey.objects.get(pk=response.json()["id"]).created_by == cast.owner

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
-from accounts import sudo
 from projects.models import AuditEvent, Memory, Project
 from projects.roles import Role
-from tests.api.conftest import ApiClient, error_code, expire_sudo
+from tests.api.conftest import ApiClient, error_code, expire_sudo, set_sudo
 from tests.factories import make_project
 
 URL = "/api/v1/org/projects"
@@ -136,9 +134,7 @@ def test_a_session_needs_sudo_mode_and_ownership_to_delete(cast, client):
     response = client.delete(f"{URL}/{project.public_id}")
     assert response.status_code == 403
     assert error_code(response) == "sudo_required"
-    session = client.session
-    session[sudo.SESSION_KEY] = int(time.time())
-    session.save()
+    set_sudo(client, True)
     assert client.delete(f"{URL}/{project.public_id}").status_code == 204
 
 
