@@ -1,0 +1,280 @@
+"""The `qodex` command line (SPEC §10). It talks to the JSON API only, never to the database.
+
+    qodex login --url https://qodex.example.com --key qdx_…
+    qodex projects list | use <slug> | current
+    qodex envs list
+    qodex usage
+
+Configuration lives in ~/.config/qodex/config.toml (mode 600; `QODEX_CONFIG` points elsewhere).
+Exit codes: 0 done, 1 the server or the network refused, 2 wrong usage or missing configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CONFIG_ENV = "QODEX_CONFIG"
+TIMEOUT = 30.0
+
+
+class CliError(Exception):
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+# --- configuration --------------------------------------------------------------------------------------
+
+
+def config_path() -> Path:
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "qodex" / "config.toml"
+
+
+@dataclass
+class Config:
+    url: str = ""
+    key: str = ""
+    project: dict[str, str] = field(default_factory=dict)  # {"slug": …, "id": …}
+
+    @classmethod
+    def load(cls) -> Config:
+        path = config_path()
+        if not path.exists():
+            return cls()
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise CliError(f"Could not read {path}: {error}", 2) from None
+        return cls(url=data.get("url", ""), key=data.get("key", ""), project=dict(data.get("project", {})))
+
+    def save(self) -> Path:
+        path = config_path()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lines = [f"url = {_toml_string(self.url)}", f"key = {_toml_string(self.key)}"]
+        if self.project:
+            lines += ["", "[project]"] + [f"{k} = {_toml_string(v)}" for k, v in sorted(self.project.items())]
+        # Created 600 from the start: the key is never readable by others, not even for a moment.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def require_login(self) -> None:
+        if not (self.url and self.key):
+            raise CliError("Not logged in. Run: qodex login --url URL --key KEY", 2)
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+# --- the API --------------------------------------------------------------------------------------------
+
+
+class Api:
+    def __init__(self, url: str, key: str):
+        self.base = url.rstrip("/") + "/api/v1"
+        self.client = httpx.Client(
+            timeout=TIMEOUT, headers={"Authorization": f"Bearer {key}", "User-Agent": "qodex-cli"}
+        )
+
+    def call(self, method: str, path: str, *, headers: dict | None = None, **kwargs) -> httpx.Response:
+        try:
+            return self.client.request(method, self.base + path, headers=headers, **kwargs)
+        except httpx.HTTPError as error:
+            raise CliError(f"Could not reach {self.base}: {error}") from None
+
+    def get(self, path: str, *, headers: dict | None = None, **params) -> Any:
+        response = self.call("GET", path, headers=headers, params=params or None)
+        return self.check(response)
+
+    @staticmethod
+    def check(response: httpx.Response) -> Any:
+        if response.status_code < 400:
+            return response.json() if response.content else None
+        raise CliError(describe_error(response))
+
+    def all_pages(self, path: str, **params) -> list[dict]:
+        items, cursor = [], None
+        while True:
+            page = self.get(path, limit=200, **({"cursor": cursor} if cursor else {}), **params)
+            items += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+
+def describe_error(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{error['message']} ({error['code']}, HTTP {response.status_code})"
+    except (ValueError, KeyError, TypeError):
+        return f"The server answered HTTP {response.status_code}; is the URL a Qodex server?"
+
+
+def error_code(response: httpx.Response) -> str | None:
+    try:
+        return response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+# --- commands -------------------------------------------------------------------------------------------
+
+
+def cmd_login(args, out) -> int:
+    url = args.url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise CliError("--url must start with http:// or https://", 2)
+    api = Api(url, args.key)
+    response = api.call("GET", "/project")
+    config = Config(url=url, key=args.key)
+    if response.status_code == 200:
+        project = response.json()
+        config.project = {"slug": project["slug"], "id": project["id"]}
+        message = f"Logged in to {url}. This key is locked to the project {project['slug']}."
+    elif error_code(response) == "project_required":
+        message = (
+            f"Logged in to {url} with an organization-wide key. Pick a project: qodex projects use <slug>"
+        )
+    else:
+        raise CliError(describe_error(response))
+    path = config.save()
+    print(message, file=out)
+    print(f"Saved to {path}", file=out)
+    return 0
+
+
+def reachable_projects(api: Api) -> list[dict]:
+    """Every project the key reaches: the organization's, or a locked key's one project."""
+    response = api.call("GET", "/org/projects", params={"limit": 200})
+    if error_code(response) == "project_forbidden":
+        return [api.get("/project")]
+    api.check(response)
+    return api.all_pages("/org/projects")
+
+
+def cmd_projects_list(args, out) -> int:
+    config = Config.load()
+    config.require_login()
+    current = config.project.get("slug")
+    projects = reachable_projects(Api(config.url, config.key))
+    width = max([len(p["slug"]) for p in projects] + [4])
+    for project in projects:
+        marker = "*" if project["slug"] == current else " "
+        default = "  (default)" if project["is_default"] else ""
+        print(f"{marker} {project['slug']:<{width}}  {project['id']}  {project['name']}{default}", file=out)
+    return 0
+
+
+def cmd_projects_use(args, out) -> int:
+    config = Config.load()
+    config.require_login()
+    projects = reachable_projects(Api(config.url, config.key))
+    match = next((p for p in projects if p["slug"] == args.slug), None)
+    if match is None:
+        names = ", ".join(p["slug"] for p in projects) or "none"
+        raise CliError(f"No project “{args.slug}” is reachable with this key. Reachable: {names}.")
+    config.project = {"slug": match["slug"], "id": match["id"]}
+    config.save()
+    print(f"Now using {match['slug']} ({match['id']}).", file=out)
+    return 0
+
+
+def current_project(config: Config) -> dict[str, str]:
+    if not config.project:
+        raise CliError("No current project. Run: qodex projects use <slug>", 2)
+    return config.project
+
+
+def cmd_projects_current(args, out) -> int:
+    config = Config.load()
+    config.require_login()
+    project = current_project(config)
+    live = Api(config.url, config.key).get("/project", headers={"X-Project-ID": project["id"]})
+    print(f"{live['slug']} ({live['id']}) {live['name']}", file=out)
+    return 0
+
+
+def cmd_envs_list(args, out) -> int:
+    config = Config.load()
+    config.require_login()
+    slug = current_project(config)["slug"]
+    api = Api(config.url, config.key)
+    response = api.call("GET", f"/p/{slug}/environments", params={"limit": 200})
+    if response.status_code == 404 and error_code(response) == "not_found":
+        raise CliError("This server has no environments API yet.")
+    environments = api.check(response)["items"]
+    if not environments:
+        print(f"No environments in {slug} yet.", file=out)
+    for env in environments:
+        print(f"{env['name']}  {env.get('base_url', '')}  auth: {env.get('auth_type', 'none')}", file=out)
+    return 0
+
+
+def cmd_usage(args, out) -> int:
+    config = Config.load()
+    config.require_login()
+    slug = current_project(config)["slug"]
+    page = Api(config.url, config.key).get(f"/p/{slug}/usage")
+    if not page["items"]:
+        print(page.get("note") or f"No LLM usage recorded for {slug}.", file=out)
+    for row in page["items"]:
+        print(row, file=out)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="qodex", description="Qodex from the command line.")
+    commands = root.add_subparsers(dest="command", required=True, metavar="command")
+
+    login = commands.add_parser("login", help="store the server URL and API key")
+    login.add_argument("--url", required=True, help="e.g. https://qodex.example.com")
+    login.add_argument("--key", required=True, help="an API key, qdx_…")
+    login.set_defaults(run=cmd_login)
+
+    projects = commands.add_parser("projects", help="list and pick projects").add_subparsers(
+        dest="action", required=True, metavar="action"
+    )
+    projects.add_parser("list", help="projects this key reaches").set_defaults(run=cmd_projects_list)
+    use = projects.add_parser("use", help="make <slug> the current project")
+    use.add_argument("slug")
+    use.set_defaults(run=cmd_projects_use)
+    projects.add_parser("current", help="show the current project").set_defaults(run=cmd_projects_current)
+
+    envs = commands.add_parser("envs", help="environments of the current project").add_subparsers(
+        dest="action", required=True, metavar="action"
+    )
+    envs.add_parser("list", help="list environments").set_defaults(run=cmd_envs_list)
+
+    commands.add_parser("usage", help="LLM usage of the current project").set_defaults(run=cmd_usage)
+    return root
+
+
+def main(argv: list[str] | None = None, out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args, out)
+    except CliError as error:
+        print(f"error: {error.message}", file=err)
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
