@@ -168,11 +168,28 @@ LOGGING = {
 # Fernet keys, newest first: new secrets use the first key, every listed key still decrypts.
 QODEX_ENCRYPTION_KEYS = [key.strip() for key in env.list("QODEX_ENCRYPTION_KEYS", default=[]) if key.strip()]
 if not QODEX_ENCRYPTION_KEYS:
-    # TEMPORARY while the Makefile/CI learn to pass a key: derive one (development behaviour).
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "QODEX_ENCRYPTION_KEYS must be set when DEBUG is off. Generate a key with: python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
+    # Development only: a stable key derived from SECRET_KEY (qodex.crypto.derive_key), so secrets
+    # saved locally survive restarts.
     import base64  # noqa: E402
     import hashlib  # noqa: E402
 
     QODEX_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
+else:
+    from cryptography.fernet import Fernet  # noqa: E402
+
+    # A mistyped key refuses to start rather than failing on the first secret read.
+    for _position, _key in enumerate(QODEX_ENCRYPTION_KEYS, start=1):
+        try:
+            Fernet(_key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"QODEX_ENCRYPTION_KEYS: key #{_position} is not a Fernet key (32 url-safe base64 bytes)."
+            ) from None
 # How long a token from an environment's API login is reused before logging in again.
 QODEX_LOGIN_TOKEN_TTL_SECONDS = 30 * 60
 # --- end of secrets encryption -----------------------------------------------------------------------
