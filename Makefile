@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+# Tests run with DEBUG off, as production does; these stand in for the secrets production sets.
+TEST_ENV := DEBUG=0 SECRET_KEY=$${SECRET_KEY:-test-secret-key} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-*} \
+	SECURE_SSL_REDIRECT=0 QODEX_ENCRYPTION_KEYS=$${QODEX_ENCRYPTION_KEYS:-Pyr4YQnBvDBSS18sLRULbDuWzYg5w7j0cEzzvcfHHGM=}
 
 export DJANGO_SETTINGS_MODULE := qodex.settings
 
@@ -24,12 +27,10 @@ run: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(STAMP)
-	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-test-secret-key} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-*} SECURE_SSL_REDIRECT=0 \
-		$(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 e2e: $(STAMP)
-	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-test-secret-key} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-*} SECURE_SSL_REDIRECT=0 \
-		$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
