@@ -27,11 +27,13 @@ api_errors.install(api)
 
 
 def _mount() -> None:
+    from environments.api import router as environments_router
     from projects.api import router as projects_router
     from projects.api_memories import router as memories_router
 
     api.add_router("", projects_router)
     api.add_router("", memories_router)
+    api.add_router("", environments_router)
 
 
 _mount()

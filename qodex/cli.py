@@ -93,6 +93,12 @@ class Api:
             timeout=TIMEOUT, headers={"Authorization": f"Bearer {key}", "User-Agent": "qodex-cli"}
         )
 
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()  # no idle keep-alive connection left behind
+
     def call(self, method: str, path: str, *, headers: dict | None = None, **kwargs) -> httpx.Response:
         try:
             return self.client.request(method, self.base + path, headers=headers, **kwargs)
@@ -141,8 +147,8 @@ def cmd_login(args, out) -> int:
     url = args.url.rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise CliError("--url must start with http:// or https://", 2)
-    api = Api(url, args.key)
-    response = api.call("GET", "/project")
+    with Api(url, args.key) as api:
+        response = api.call("GET", "/project")
     config = Config(url=url, key=args.key)
     if response.status_code == 200:
         project = response.json()
@@ -173,7 +179,8 @@ def cmd_projects_list(args, out) -> int:
     config = Config.load()
     config.require_login()
     current = config.project.get("slug")
-    projects = reachable_projects(Api(config.url, config.key))
+    with Api(config.url, config.key) as api:
+        projects = reachable_projects(api)
     width = max([len(p["slug"]) for p in projects] + [4])
     for project in projects:
         marker = "*" if project["slug"] == current else " "
@@ -185,7 +192,8 @@ def cmd_projects_list(args, out) -> int:
 def cmd_projects_use(args, out) -> int:
     config = Config.load()
     config.require_login()
-    projects = reachable_projects(Api(config.url, config.key))
+    with Api(config.url, config.key) as api:
+        projects = reachable_projects(api)
     match = next((p for p in projects if p["slug"] == args.slug), None)
     if match is None:
         names = ", ".join(p["slug"] for p in projects) or "none"
@@ -206,7 +214,8 @@ def cmd_projects_current(args, out) -> int:
     config = Config.load()
     config.require_login()
     project = current_project(config)
-    live = Api(config.url, config.key).get("/project", headers={"X-Project-ID": project["id"]})
+    with Api(config.url, config.key) as api:
+        live = api.get("/project", headers={"X-Project-ID": project["id"]})
     print(f"{live['slug']} ({live['id']}) {live['name']}", file=out)
     return 0
 
@@ -215,11 +224,11 @@ def cmd_envs_list(args, out) -> int:
     config = Config.load()
     config.require_login()
     slug = current_project(config)["slug"]
-    api = Api(config.url, config.key)
-    response = api.call("GET", f"/p/{slug}/environments", params={"limit": 200})
+    with Api(config.url, config.key) as api:
+        response = api.call("GET", f"/p/{slug}/environments", params={"limit": 200})
     if response.status_code == 404 and error_code(response) == "not_found":
         raise CliError("This server has no environments API yet.")
-    environments = api.check(response)["items"]
+    environments = Api.check(response)["items"]
     if not environments:
         print(f"No environments in {slug} yet.", file=out)
     for env in environments:
@@ -231,7 +240,8 @@ def cmd_usage(args, out) -> int:
     config = Config.load()
     config.require_login()
     slug = current_project(config)["slug"]
-    page = Api(config.url, config.key).get(f"/p/{slug}/usage")
+    with Api(config.url, config.key) as api:
+        page = api.get(f"/p/{slug}/usage")
     if not page["items"]:
         print(page.get("note") or f"No LLM usage recorded for {slug}.", file=out)
     for row in page["items"]:

@@ -119,3 +119,14 @@ def test_the_installed_console_script_runs(live_server, cast, config, org_key):
     )
     assert result.returncode == 0, result.stderr
     assert "Logged in" in result.stdout
+
+
+def test_envs_list_shows_the_current_projects_environments(live_server, cast, config):
+    from environments.models import Environment
+
+    Environment.objects.create(project=cast.project, name="Staging", base_url="https://staging.acme.test")
+    raw = ApiKey.issue(organization=cast.org, project=cast.project, name="ci")[1]
+    run("login", "--url", live_server.url, "--key", raw)
+    code, out, _ = run("envs", "list")
+    assert code == 0
+    assert out.split() == ["Staging", "https://staging.acme.test", "auth:", "none"]

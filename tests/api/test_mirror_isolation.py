@@ -46,7 +46,7 @@ def call(client: ApiClient, method: str, path: str, slug: str):
 
 def test_the_walk_finds_the_mirror_routes():
     paths = {path for path, _, _ in OPERATIONS}
-    assert {"p/{slug}/members", "p/{slug}/memories", "p/{slug}/usage"} <= paths
+    assert {"p/{slug}/members", "p/{slug}/memories", "p/{slug}/usage", "p/{slug}/environments"} <= paths
 
 
 @pytest.mark.parametrize(("path", "method", "operation"), OPERATIONS, ids=IDS)

@@ -1,0 +1,262 @@
+"""Environments in the JSON API mirror (SPEC §5, §6): `/api/v1/p/<slug>/environments`.
+
+Secrets go in and never come back: responses carry them masked (`"auth_token": "••••1a2b"`) with a
+`has_…` flag. On PATCH a secret that is omitted or null stays as it is; a string replaces it ("" clears).
+Replacing a secret from a browser session needs sudo mode (SPEC §11); keys are exempt.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+
+from environments.models import Environment
+from projects import audit
+from projects.api import sudo_required
+from projects.api_access import project_route
+from qodex import crypto
+from qodex.api_errors import ERRORS, ApiError
+from qodex.pagination import PageParams, paginate
+
+router = Router(tags=["environments"])
+
+READ_WRITE = project_route(write="environment:write")
+SECRET_FIELDS = ("auth_token", "auth_password")
+PLAIN_FIELDS = (
+    "name",
+    "base_url",
+    "api_base_url",
+    "auth_type",
+    "auth_header_name",
+    "auth_header_prefix",
+    "api_login_config",
+    "ui_login_steps",
+    "auth_email",
+    "read_only",
+    "max_rps",
+    "allow_destructive",
+    "allow_security_testing",
+)
+AuthType = Literal["none", "static_token", "api_login", "ui_login"]
+
+
+class VariableOut(Schema):
+    value: str = Field(description="Masked (••••1a2b) when the variable is secret.")
+    secret: bool
+
+
+class EnvironmentOut(Schema):
+    id: int
+    name: str
+    base_url: str
+    api_base_url: str
+    auth_type: str
+    auth_header_name: str
+    auth_header_prefix: str
+    api_login_config: dict[str, Any]
+    ui_login_steps: list[Any]
+    auth_email: str
+    auth_token: str | None = Field(description="Masked: ••••1a2b.")
+    has_auth_token: bool
+    auth_password: str | None = Field(description="Masked: ••••1a2b.")
+    has_auth_password: bool
+    has_ui_storage_state: bool
+    ui_storage_captured_at: datetime | None
+    read_only: bool
+    max_rps: int | None
+    allow_destructive: bool
+    allow_security_testing: bool
+    variables: dict[str, VariableOut]
+    updated_at: datetime
+    created_at: datetime
+
+    @staticmethod
+    def resolve_auth_token(env: Environment) -> str | None:
+        return crypto.mask(env.auth_token) or None
+
+    @staticmethod
+    def resolve_has_auth_token(env: Environment) -> bool:
+        return bool(env.auth_token)
+
+    @staticmethod
+    def resolve_auth_password(env: Environment) -> str | None:
+        return crypto.mask(env.auth_password) or None
+
+    @staticmethod
+    def resolve_has_auth_password(env: Environment) -> bool:
+        return bool(env.auth_password)
+
+    @staticmethod
+    def resolve_has_ui_storage_state(env: Environment) -> bool:
+        return bool(env.ui_storage_state)
+
+    @staticmethod
+    def resolve_variables(env: Environment) -> dict[str, dict[str, Any]]:
+        secret = env.secret_variable_names
+        return {
+            name: {"value": value, "secret": name in secret} for name, value in env.get_variables().items()
+        }
+
+
+class EnvironmentPage(Schema):
+    items: list[EnvironmentOut]
+    next_cursor: str | None
+
+
+class VariableIn(Schema):
+    value: str | None = Field(None, max_length=10_000, description="Null keeps a secret's current value.")
+    secret: bool = False
+
+
+class EnvironmentPatch(Schema):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    base_url: str | None = Field(None, max_length=500)
+    api_base_url: str | None = Field(None, max_length=500)
+    auth_type: AuthType | None = None
+    auth_header_name: str | None = Field(None, max_length=100)
+    auth_header_prefix: str | None = Field(None, max_length=50)
+    api_login_config: dict[str, Any] | None = None
+    ui_login_steps: list[Any] | None = None
+    auth_email: str | None = Field(None, max_length=254)
+    read_only: bool | None = None
+    max_rps: int | None = Field(None, ge=1, le=100_000)
+    allow_destructive: bool | None = None
+    allow_security_testing: bool | None = None
+    auth_token: str | None = Field(None, max_length=10_000, description="Secret: a string replaces it.")
+    auth_password: str | None = Field(None, max_length=1_000, description="Secret: a string replaces it.")
+    variables: dict[str, VariableIn] | None = Field(
+        None, description="The full set of variables; names left out are removed."
+    )
+
+
+class EnvironmentCreate(EnvironmentPatch):
+    name: str = Field(..., min_length=1, max_length=100)
+    base_url: str = Field(..., max_length=500)
+    preset: Literal["production", "staging", "local"] | None = Field(
+        None, description="Start from a constraint preset; explicit fields win."
+    )
+
+
+def get_environment(request: HttpRequest, environment_id: int) -> Environment:
+    environment = (
+        Environment.objects.for_project(request.project_access.project).filter(pk=environment_id).first()
+    )
+    if environment is None:
+        raise ApiError(404, "environment_not_found", "No environment with this id in this project.")
+    return environment
+
+
+def apply(request: HttpRequest, environment: Environment, payload: EnvironmentPatch) -> list[str]:
+    """Copy the fields the payload sets onto `environment`; return their names (never their values)."""
+    sent = payload.model_dump(exclude_unset=True)
+    changed = []
+    for field in PLAIN_FIELDS:
+        if field in sent and (sent[field] is not None or field == "max_rps"):
+            setattr(environment, field, sent[field])
+            changed.append(field)
+    for field in SECRET_FIELDS:
+        if sent.get(field) is not None:
+            setattr(environment, field, sent[field])
+            changed.append(field)
+    if payload.variables is not None:
+        current = set(environment.variables)
+        environment.variables = {k: v for k, v in environment.variables.items() if k in payload.variables}
+        for name, variable in payload.variables.items():
+            value = variable.value
+            if value is None and (not variable.secret or name not in current):
+                value = ""
+            try:
+                environment.set_variable(name, value, secret=variable.secret)
+            except DjangoValidationError as error:
+                raise ApiError(
+                    422,
+                    "validation_failed",
+                    "Some fields are not valid.",
+                    fields={"variables": error.messages},
+                ) from None
+        changed.append("variables")
+    return changed
+
+
+def save(request: HttpRequest, environment: Environment) -> None:
+    environment.updated_by = request.auth.user
+    environment.full_clean()
+    try:
+        with transaction.atomic():
+            environment.save()
+    except IntegrityError:
+        raise ApiError(
+            409, "environment_name_taken", "This project already has an environment with this name."
+        ) from None
+
+
+def replaces_a_secret(payload: EnvironmentPatch) -> bool:
+    sent = payload.model_dump(exclude_unset=True)
+    if any(sent.get(field) is not None for field in SECRET_FIELDS):
+        return True
+    return any(v.secret and v.value is not None for v in (payload.variables or {}).values())
+
+
+@router.get("/p/{slug}/environments", response={200: EnvironmentPage, **ERRORS}, auth=READ_WRITE)
+def list_environments(request: HttpRequest, slug: str, page: Query[PageParams]):
+    environments = Environment.objects.for_project(request.project_access.project)
+    return paginate(environments, page, newest_first=False)
+
+
+@router.post("/p/{slug}/environments", response={201: EnvironmentOut, **ERRORS}, auth=READ_WRITE)
+def create_environment(request: HttpRequest, slug: str, payload: EnvironmentCreate):
+    project = request.project_access.project
+    environment = Environment(project=project)
+    if payload.preset:
+        environment.apply_preset(payload.preset)
+    changed = apply(request, environment, payload)
+    save(request, environment)
+    audit.record(
+        request,
+        "environment.created",
+        project=project,
+        target=environment.name,
+        details={"fields": changed, "preset": payload.preset},
+    )
+    return Status(201, environment)
+
+
+@router.get(
+    "/p/{slug}/environments/{int:environment_id}", response={200: EnvironmentOut, **ERRORS}, auth=READ_WRITE
+)
+def get_one(request: HttpRequest, slug: str, environment_id: int):
+    return get_environment(request, environment_id)
+
+
+@router.patch(
+    "/p/{slug}/environments/{int:environment_id}", response={200: EnvironmentOut, **ERRORS}, auth=READ_WRITE
+)
+def update_environment(request: HttpRequest, slug: str, environment_id: int, payload: EnvironmentPatch):
+    environment = get_environment(request, environment_id)
+    if replaces_a_secret(payload):
+        sudo_required(request)
+    changed = apply(request, environment, payload)
+    save(request, environment)
+    audit.record(
+        request,
+        "environment.updated",
+        project=request.project_access.project,
+        target=environment.name,
+        details={"fields": changed},
+    )
+    return environment
+
+
+@router.delete("/p/{slug}/environments/{int:environment_id}", response={204: None, **ERRORS}, auth=READ_WRITE)
+def delete_environment(request: HttpRequest, slug: str, environment_id: int):
+    environment = get_environment(request, environment_id)
+    environment.delete()
+    audit.record(
+        request, "environment.deleted", project=request.project_access.project, target=environment.name
+    )
+    return Status(204, None)
