@@ -23,6 +23,7 @@ def text_of(response) -> str:
 def everything_logged(caplog, monkeypatch):
     """Every logger at DEBUG, SQL included (Django logs queries only with a debug cursor)."""
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="django.db.backends")
     monkeypatch.setattr(connections["default"], "force_debug_cursor", True)
     return caplog
 
