@@ -134,6 +134,8 @@ def section(request: HttpRequest, project: Project, access: ProjectAccess, *, se
 def settings(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
     needs_password = not sudo.is_active(request)
     rename_form = ProjectRenameForm(initial={"name": project.name})
+    if not access.is_admin:
+        rename_form.fields["name"].disabled = True
     delete_form = ProjectDeleteForm(project, request.user, needs_password)
     if request.method == "POST":
         action = request.POST.get("action")

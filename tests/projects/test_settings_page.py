@@ -80,3 +80,9 @@ def test_audit_page_filters_by_action(cast, login):
     body = client.get(f"/p/{cast.project.slug}/settings/audit/?action=member.").content.decode()
     assert "member.invited" in body
     assert "project.renamed</code>" not in body
+
+
+def test_viewers_see_the_settings_read_only(cast, login):
+    body = login(cast.viewer).get(settings_url(cast.project)).content.decode()
+    assert 'name="name"' in body and "disabled" in body
+    assert "Delete project" not in body
