@@ -6,17 +6,12 @@ its rows through the ORM. A failing test leaves a full-page screenshot in test-r
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.core.cache import cache
-
-# Playwright's sync API keeps an asyncio loop in this thread; Django's ORM would then refuse every query
-# from the test body with SynchronousOnlyOperation, although nothing here runs concurrently with it.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,16 +36,25 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+# Package scope: one Chromium for every browser test, closed (with Playwright's event loop) as soon as the
+# last of them ends, so the tests that run after tests/e2e/ see a thread without a running loop.
+@pytest.fixture(scope="package")
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (Debian package `chromium`)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    # Playwright's sync API keeps an asyncio loop running in this thread for as long as it is open;
+    # Django's ORM would then refuse every query from the tests with SynchronousOnlyOperation, although
+    # nothing runs concurrently with them. The allowance lasts exactly as long as Playwright runs.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
 
 
 @pytest.fixture(autouse=True)
@@ -86,14 +90,15 @@ def js_errors() -> list:
 @pytest.fixture
 def page(request, new_context, js_errors) -> Iterator:
     """A fresh page at 1280×800 whose relative URLs go to the live server."""
+    screenshot = RESULTS_DIR / (re.sub(r"[^\w.-]+", "_", request.node.name) + ".png")
+    screenshot.unlink(missing_ok=True)  # test-results/ only ever shows the latest run's failures
     page = new_context().new_page()
     page.on("pageerror", lambda error: js_errors.append(error))
     yield page
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         RESULTS_DIR.mkdir(exist_ok=True)
-        name = re.sub(r"[^\w.-]+", "_", request.node.name)
         try:
-            page.screenshot(path=str(RESULTS_DIR / f"{name}.png"), full_page=True)
+            page.screenshot(path=str(screenshot), full_page=True)
         except Exception as error:  # a crashed page must not hide the test's own failure
             print(f"No screenshot for {request.node.nodeid}: {error}")
