@@ -232,6 +232,10 @@ class ProjectMember(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="members")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(default=timezone.now)
+    # The environment this member works against in this project, set by the header switcher (SPEC §6).
+    active_environment = models.ForeignKey(
+        "environments.Environment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         db_table = "project_members"
