@@ -387,6 +387,8 @@ class ApiKey(models.Model):
         created_by=None,
     ) -> tuple[ApiKey, str]:
         """Create a key and return it with the raw key, which exists only in this return value."""
+        if project is not None and project.organization_id != organization.pk:
+            raise ValidationError("A project-locked key belongs to its project's organization.")
         raw = API_KEY_PREFIX + secrets.token_urlsafe(30)  # 30 bytes → exactly 40 URL-safe characters
         key = cls.objects.create(
             organization=organization,
@@ -406,11 +408,13 @@ class ApiKey(models.Model):
         if not API_KEY_RE.match(raw or ""):
             return None
         digest = hash_api_key(raw)
-        candidates = cls.objects.select_related("organization", "project__organization").filter(
+        candidates = cls.objects.select_related("organization", "project").filter(
             prefix=raw[: cls.PREFIX_LENGTH]
         )
         for key in candidates:
             if hmac.compare_digest(key.key_hash, digest):
+                if key.project_id is not None:
+                    key.project.organization = key.organization  # the same row (see issue()): no join
                 return key
         return None
 

@@ -74,3 +74,11 @@ def test_audit_events_name_the_key_that_acted(cast, rf):
     assert event.actor_api_key == key
     assert event.actor is None
     assert event.actor_label == f"API key Deploy bot ({key.prefix}…)"
+
+
+def test_a_key_cannot_be_locked_to_another_organizations_project(cast):
+    import pytest
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        ApiKey.issue(organization=cast.org, project=cast.other_project, name="x")

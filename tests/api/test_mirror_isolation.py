@@ -31,9 +31,11 @@ def mirror_operations() -> list[tuple[str, str, object]]:
     return found
 
 
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 OPERATIONS = mirror_operations()
 IDS = [f"{method} {path}" for path, method, _ in OPERATIONS]
-UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+UNSAFE_OPERATIONS = [op for op in OPERATIONS if op[1] in UNSAFE]
+UNSAFE_IDS = [f"{method} {path}" for path, method, _ in UNSAFE_OPERATIONS]
 
 
 def url(path: str, slug: str) -> str:
@@ -74,10 +76,8 @@ def test_non_members_get_the_same_404_as_a_missing_slug(cast, client, path, meth
         assert response.json() == missing.json()
 
 
-@pytest.mark.parametrize(("path", "method", "operation"), OPERATIONS, ids=IDS)
+@pytest.mark.parametrize(("path", "method", "operation"), UNSAFE_OPERATIONS, ids=UNSAFE_IDS)
 def test_viewers_are_refused_every_unsafe_method(cast, client, path, method, operation):
-    if method not in UNSAFE:
-        pytest.skip("safe method")
     client.force_login(cast.viewer)
     response = call(ApiClient(client=client), method, path, cast.project.slug)
     assert (response.status_code, error_code(response)) == (403, "permission_denied")
@@ -100,10 +100,8 @@ def test_keys_of_another_organization_get_404(cast, path, method, operation):
         assert (response.status_code, error_code(response)) == (404, "project_not_found")
 
 
-@pytest.mark.parametrize(("path", "method", "operation"), OPERATIONS, ids=IDS)
+@pytest.mark.parametrize(("path", "method", "operation"), UNSAFE_OPERATIONS, ids=UNSAFE_IDS)
 def test_read_keys_are_refused_every_unsafe_method(cast, path, method, operation):
-    if method not in UNSAFE:
-        pytest.skip("safe method")
     _, raw = ApiKey.issue(organization=cast.org, project=cast.project, name="ro", scope="read")
     response = call(ApiClient(raw), method, path, cast.project.slug)
     assert (response.status_code, error_code(response)) == (403, "insufficient_scope")
