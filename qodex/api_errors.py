@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -74,6 +75,7 @@ def error_response(
     return JsonResponse(error_body(code or default_code, message or default_message, fields), status=status)
 
 
+@csrf_exempt  # a POST to a missing path is a 404, not a CSRF refusal
 def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Every /api/ path no route matches."""
     return error_response(404)

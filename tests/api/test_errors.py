@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from tests.api.conftest import ApiClient, error_code
 from tests.factories import make_project
@@ -18,6 +19,14 @@ def test_unknown_api_paths_answer_the_json_404(api):
         response = api.get(path)
         assert response.status_code == 404, path
         assert error_code(response) == "not_found"
+
+
+def test_unsafe_methods_on_unknown_paths_are_404_too(cast):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(cast.owner)
+    for path in ("/api/v1/nope", "/api/v1/org/api-keys/-5"):
+        response = client.delete(path)
+        assert (response.status_code, error_code(response)) == (404, "not_found"), path
 
 
 def test_a_wrong_method_answers_the_json_405(api):
