@@ -332,6 +332,8 @@ def invite_member(request: HttpRequest, slug: str, payload: InvitationCreate):
     access = request.project_access
     if payload.role not in dict(grantable_roles(access.role)):
         raise ApiError(403, "permission_denied", "Only an owner can invite another owner.")
+    if access.project.members.filter(user__email__iexact=payload.email).exists():
+        raise ApiError(409, "already_member", f"{payload.email} is already a member of this project.")
     inviter = request.auth.user or request.auth.api_key.created_by
     invitation, token = access.project.invite(payload.email, payload.role, inviter)
     invitations.send(request, invitation, token)

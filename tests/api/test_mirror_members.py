@@ -42,6 +42,11 @@ def test_admins_invite_by_email(cast, client, base):
     assert AuditEvent.objects.filter(action="member.invited", target="new@acme.test").exists()
 
 
+def test_inviting_a_member_again_is_a_409(cast, client, base):
+    response = session(client, cast.admin).post(f"{base}/members", json={"email": "MEMBER@acme.test"})
+    assert (response.status_code, error_code(response)) == (409, "already_member")
+
+
 def test_members_cannot_invite(cast, client, base):
     response = session(client, cast.member).post(f"{base}/members", json={"email": "new@acme.test"})
     assert (response.status_code, error_code(response)) == (403, "permission_denied")
