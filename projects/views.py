@@ -23,6 +23,7 @@ from projects.access import ProjectAccess, project_view
 from projects.forms import (
     ApiKeyCreateForm,
     InviteForm,
+    MemoryForm,
     ProjectCreateForm,
     ProjectDeleteForm,
     ProjectRenameForm,
@@ -33,6 +34,7 @@ from projects.models import (
     ApiKey,
     AuditEvent,
     Invitation,
+    Memory,
     Organization,
     Project,
     ProjectMember,
@@ -117,7 +119,6 @@ SECTIONS = {
     "test_runs": ("Test runs", "Runs of scenarios against an environment will appear here."),
     "findings": ("Findings", "Problems found by test runs will appear here."),
     "playground": ("Playground", "Try a single prompt against the project’s model here."),
-    "memory": ("Memory", "What the assistant knows about this project will appear here."),
     "environments": ("Environments", "Targets, login profiles and safety constraints will be managed here."),
     "byok": ("Bring your own key", "Your own LLM provider credentials will be managed here."),
     "usage": ("Usage", "LLM calls, tokens and cost for this project will appear here."),
@@ -128,6 +129,48 @@ SECTIONS = {
 def section(request: HttpRequest, project: Project, access: ProjectAccess, *, section: str) -> HttpResponse:
     title, empty = SECTIONS[section]
     return render(request, "projects/section.html", {"section": section, "title": title, "empty": empty})
+
+
+@project_view()
+def memory(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
+    """The project's knowledge: list and search; members add, edit and delete (SPEC §9)."""
+    form = MemoryForm()
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "add":
+            form = MemoryForm(request.POST)
+            if form.is_valid():
+                Memory.objects.add(
+                    project=project, content=form.cleaned_data["content"], created_by=request.user
+                )
+                messages.success(request, "Memory added.")
+                return redirect("projects:memory", slug=project.slug)
+        elif action in ("edit", "delete"):
+            item = get_object_or_404(Memory.objects.for_project(project), pk=posted_id(request, "memory_id"))
+            if action == "delete":
+                item.delete()
+                messages.success(request, "Memory deleted.")
+                return redirect("projects:memory", slug=project.slug)
+            edit = MemoryForm(request.POST)
+            if edit.is_valid():
+                item.content = edit.cleaned_data["content"]
+                item.save(update_fields=["content", "updated_at"])
+                messages.success(request, "Memory updated.")
+            else:
+                messages.error(request, "A memory needs some text (at most 20,000 characters).")
+            return redirect("projects:memory", slug=project.slug)
+        else:
+            messages.error(request, "Unknown action.")
+    query = request.GET.get("q", "").strip()[:200]
+    memories = Memory.objects.for_project(project).select_related("created_by").order_by("-pk")
+    if query:
+        memories = memories.search(query)
+    context = {
+        "form": form,
+        "query": query,
+        "page": Paginator(memories, 50).get_page(request.GET.get("page")),
+    }
+    return render(request, "projects/memory.html", context, status=400 if request.method == "POST" else 200)
 
 
 @project_view(write="project:admin")
