@@ -1,6 +1,6 @@
 """Routes under /p/<slug>/. Every view here is wrapped by projects.access.project_view."""
 
-from django.urls import path
+from django.urls import include, path
 
 from projects import views
 
@@ -16,7 +16,7 @@ urlpatterns = [
     path("memory/", views.memory, name="memory"),
     path("settings/", views.settings, name="settings"),
     path("settings/members/", views.members, name="members"),
-    path("settings/environments/", views.section, {"section": "environments"}, name="environments"),
+    path("settings/environments/", include("environments.urls")),  # environments, environment_new, …
     path("settings/api-keys/", views.api_keys, name="api_keys"),
     path("settings/byok/", views.section, {"section": "byok"}, name="byok"),
     path("settings/usage/", views.section, {"section": "usage"}, name="usage"),

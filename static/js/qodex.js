@@ -115,3 +115,22 @@
     revealCurrentTabs();
   });
 })();
+
+// Environment form: show only the login settings of the chosen authentication (all show without JS).
+(function () {
+  "use strict";
+  function showAuthGroups(select) {
+    var form = select.form;
+    if (!form) return;
+    form.querySelectorAll(".auth-group[data-auth]").forEach(function (group) {
+      var wanted = group.getAttribute("data-auth").split(" ").indexOf(select.value) !== -1;
+      group.hidden = !wanted && !group.querySelector(".has-error");  // never hide a field's error
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("select[name=auth_type]")) showAuthGroups(event.target);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("select[name=auth_type]").forEach(showAuthGroups);
+  });
+})();

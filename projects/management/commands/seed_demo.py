@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from environments.models import Environment
 from projects.models import Organization, OrgMembership, Project, ProjectMember
 from projects.roles import Role
 
@@ -44,6 +45,8 @@ class Command(BaseCommand):
                     user=self._user(email, name), project=project, defaults={"role": role}
                 )
 
+        self._environments(api, demo)
+
         self.stdout.write(
             self.style.SUCCESS(f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}  (also staff: /admin/)")
         )
@@ -57,3 +60,46 @@ class Command(BaseCommand):
             user.email_verified_at = timezone.now()
             user.save(update_fields=["email_verified_at"])
         return user
+
+    def _environments(self, project: Project, demo: User) -> None:
+        """Three environments of Acme API, one per preset; the demo user works against Staging."""
+        demos = [
+            (
+                "Production",
+                "production",
+                {"base_url": "https://api.acme.example", "auth_type": "static_token"},
+            ),
+            (
+                "Staging",
+                "staging",
+                {
+                    "base_url": "https://staging.acme.example",
+                    "auth_type": "api_login",
+                    "auth_email": "qa@acme.example",
+                    "api_login_config": {
+                        "method": "POST",
+                        "url": "${apiBaseUrl}/login",
+                        "headers": {},
+                        "body": {"email": "${authEmail}", "password": "${authPassword}"},
+                        "token_path": "$.data.token",
+                    },
+                },
+            ),
+            ("Local", "local", {"base_url": "http://localhost:3000", "auth_type": "none"}),
+        ]
+        for name, preset, fields in demos:
+            if Environment.objects.for_project(project).filter(name__iexact=name).exists():
+                continue
+            environment = Environment(project=project, name=name, updated_by=demo, **fields)
+            environment.apply_preset(preset)
+            if name == "Production":
+                environment.auth_token = "demo-production-token-7f3a"
+            if name == "Staging":
+                environment.auth_password = "demo-staging-password-9c1d"
+                environment.set_variable("tenantId", "acme")
+                environment.set_variable("apiKey", "demo-api-key-42ab", secret=True)
+            environment.save()
+        staging = Environment.objects.for_project(project).filter(name__iexact="Staging").first()
+        ProjectMember.objects.filter(project=project, user=demo, active_environment=None).update(
+            active_environment=staging
+        )
