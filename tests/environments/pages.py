@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 from django.test import Client
@@ -31,6 +32,13 @@ def urls(environment: Environment) -> dict[str, str]:
         "capture_login": f"{one}capture-login/",
         "activate": f"{one}activate/",
     }
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (connections are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def set_sudo(client: Client, active: bool) -> None:

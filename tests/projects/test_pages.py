@@ -1,6 +1,7 @@
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from environments.models import Environment
 from projects.models import AuditEvent, OrgMembership, Project, ProjectMember
 from projects.roles import Role
 from tests.factories import add_member, make_org, make_project, make_user
@@ -31,6 +32,25 @@ def test_overview_and_switcher_run_a_constant_number_of_queries(cast, client):
     assert Project.objects.for_user(cast.owner).count() >= 50
     assert count_queries(client, url) == small
     assert small <= 10
+
+
+def test_the_environment_switcher_keeps_page_queries_constant(cast, client):
+    """The header switcher and the overview card: 2 environments or 30, the same queries."""
+    client.force_login(cast.viewer)
+    pages = [f"/p/{cast.project.slug}/", f"/p/{cast.project.slug}/settings/environments/"]
+    client.get(pages[0])
+
+    def add(names):
+        for name in names:
+            Environment.objects.create(project=cast.project, name=name, base_url="https://acme.test")
+
+    add(["Env 0", "Env 1"])
+    ProjectMember.objects.filter(user=cast.viewer).update(active_environment=Environment.objects.first())
+    small = [count_queries(client, url) for url in pages]
+    add(f"Env {i}" for i in range(2, 30))
+    assert [count_queries(client, url) for url in pages] == small
+    body = client.get(pages[0]).content.decode()
+    assert body.count('class="env-option"') == 30
 
 
 def test_members_and_audit_pages_run_a_constant_number_of_queries(cast, client):
