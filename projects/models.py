@@ -465,6 +465,7 @@ class MemoryQuerySet(models.QuerySet):
 
     def search(self, text: str) -> MemoryQuerySet:
         """Full-text search on PostgreSQL (served by the GIN index below); a plain contains on SQLite."""
+        text = text.replace("\x00", "")  # PostgreSQL can't hold a NUL even in a query parameter
         if connections[self.db].vendor == "postgresql":
             return self.annotate(content_search=MEMORY_SEARCH_VECTOR).filter(
                 content_search=SearchQuery(text, config=MEMORY_SEARCH_CONFIG, search_type="websearch")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from ninja import Schema
@@ -126,12 +127,22 @@ def install(api) -> None:
     def on_404(request, exc: Http404):
         return error_response(404)
 
+    def on_unstorable(request, exc: Exception):
+        # Input the database refuses (a NUL character, a number beyond its range): the client's, not ours.
+        return error_response(
+            400,
+            "invalid_input",
+            "A value can’t be stored: it contains a NUL character or a number out of range.",
+        )
+
     api.add_exception_handler(ApiError, on_api_error)
     api.add_exception_handler(NinjaValidationError, on_validation)
     api.add_exception_handler(DjangoValidationError, on_django_validation)
     api.add_exception_handler(AuthenticationError, on_authentication)
     api.add_exception_handler(HttpError, on_http_error)
     api.add_exception_handler(Http404, on_404)
+    api.add_exception_handler(DataError, on_unstorable)
+    api.add_exception_handler(OverflowError, on_unstorable)  # SQLite's way of saying out of range
 
 
 class ApiErrorMiddleware:

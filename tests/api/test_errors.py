@@ -91,3 +91,32 @@ def test_the_openapi_document_and_docs_are_served(api):
     docs = ApiClient().get("/api/v1/docs")
     assert docs.status_code == 200
     assert b"/static/ninja/swagger-ui-bundle.js" in docs.content  # our own static files, no CDN
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        ("post", "/api/v1/memories", {"content": "a\u0000b"}),
+        ("post", "/api/v1/memories", {"content": "ok", "metadata": {"k": "\u0000"}}),
+        ("post", "/api/v1/org/projects", {"name": "a\u0000b"}),
+        ("post", "/api/v1/org/api-keys", {"name": "a\u0000b"}),
+        ("get", "/api/v1/org/projects/proj_%00", None),
+        ("get", "/api/v1/memories/99999999999999999999999", None),
+    ],
+)
+def test_input_the_database_cannot_store_is_never_a_500(api, method, path, payload):
+    """PostgreSQL refuses NUL characters and numbers beyond bigint (SQLite stores the NULs)."""
+    response = getattr(api, method)(path, json=payload) if payload else getattr(api, method)(path)
+    assert response.status_code < 500, response.content
+    if response.status_code >= 400:
+        assert response.json()["error"]["code"] in (
+            "invalid_input",
+            "not_found",
+            "project_not_found",
+            "memory_not_found",
+        )
+
+
+def test_a_nul_in_a_search_is_not_a_500(api):
+    response = api.get("/api/v1/memories", q="a\u0000b")
+    assert response.status_code < 500

@@ -85,3 +85,9 @@ def test_the_page_runs_the_same_queries_with_2_and_100_memories(cast, login, pag
     with CaptureQueriesContext(connection) as many:
         client.get(page)
     assert len(few) == len(many)
+
+
+def test_a_nul_in_the_search_is_ignored(cast, login, page):
+    Memory.objects.add(project=cast.project, content="Payments run in sandbox mode")
+    response = login(cast.viewer).get(page, {"q": "pay\x00ments"})
+    assert response.status_code == 200
