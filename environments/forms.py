@@ -148,6 +148,9 @@ class EnvironmentForm(forms.ModelForm):
 
     def __init__(self, *args, validate_url: str = "", **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["base_url"].error_messages["required"] = (
+            "Enter where the app runs, such as https://staging.example.com."
+        )
         self.fields["auth_header_name"].required = False
         self.fields["auth_header_prefix"].strip = False
         self.fields["auth_header_name"].widget.attrs["placeholder"] = "Authorization"

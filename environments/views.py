@@ -125,7 +125,8 @@ def environment_new(request: HttpRequest, project: Project, access: ProjectAcces
                 )
                 messages.success(request, f"Created {environment.name}.")
                 return redirect("projects:environment", slug=project.slug, environment_id=environment.pk)
-    context = {"form": form, "variables": variables, "preset": preset, "presets": PRESET_CHOICES}
+    presets = [(name, label, PRESETS[name]) for name, label in PRESET_CHOICES]
+    context = {"form": form, "variables": variables, "preset": preset, "presets": presets}
     return render(request, "environments/new.html", context, status=400 if data is not None else 200)
 
 

@@ -133,4 +133,27 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("select[name=auth_type]").forEach(showAuthGroups);
   });
+
+  // Presets (<a data-preset data-read_only="true" data-max_rps="5" …>) fill the constraints in place,
+  // keeping whatever was already typed; without JS the link reloads the page with ?preset=.
+  var CONSTRAINTS = ["read_only", "max_rps", "allow_destructive", "allow_security_testing"];
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".preset-picker a[data-preset]");
+    var form = document.querySelector("form.env-form");
+    if (!link || !form || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    CONSTRAINTS.forEach(function (name) {
+      var input = form.elements[name];
+      var value = link.getAttribute("data-" + name);
+      if (!input || value === null) return;
+      if (input.type === "checkbox") input.checked = value === "true";
+      else input.value = value;
+    });
+    if (form.elements.preset) form.elements.preset.value = link.getAttribute("data-preset");
+    link.parentNode.querySelectorAll("a[data-preset]").forEach(function (other) {
+      if (other === link) other.setAttribute("aria-current", "true");
+      else other.removeAttribute("aria-current");
+    });
+    history.replaceState(null, "", link.getAttribute("href"));
+  });
 })();

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from environments.models import Environment
-from projects.models import ProjectMember
+from projects.models import AuditEvent, ProjectMember
 from tests.factories import PASSWORD, make_org, make_user
 
 pytestmark = pytest.mark.e2e
@@ -64,14 +64,17 @@ def test_create_from_a_preset_test_its_login_and_switch_to_it(page, login_server
     switcher = page.get_by_test_id("environment-switcher")
     expect(switcher).to_contain_text("None yet")
 
-    # Create from the staging preset: its constraints arrive filled in.
+    # Create from the staging preset: its constraints fill in, and what was typed stays.
     page.get_by_role("link", name="New environment").first.click()
+    expect(page.locator("input[name=max_rps]")).to_have_value("5")  # production, the safe default
+    expect(page.locator("input[name=read_only]")).to_be_checked()
+    page.locator("input[name=name]").fill("Staging")
     page.get_by_role("link", name=re.compile("^Staging")).click()
     expect(page).to_have_url(re.compile(r"/new/\?preset=staging$"))
     expect(page.locator("input[name=max_rps]")).to_have_value("20")
     expect(page.locator("input[name=allow_destructive]")).to_be_checked()
     expect(page.locator("input[name=read_only]")).not_to_be_checked()
-    page.locator("input[name=name]").fill("Staging")
+    expect(page.locator("input[name=name]")).to_have_value("Staging")
     page.locator("input[name=base_url]").fill(login_server)
     api_login = page.locator(".auth-group[data-auth=api_login]")
     expect(api_login).to_be_hidden()  # only the chosen authentication's settings show
@@ -88,6 +91,7 @@ def test_create_from_a_preset_test_its_login_and_switch_to_it(page, login_server
     environment = Environment.objects.get(project=project)
     assert (environment.read_only, environment.max_rps, environment.allow_destructive) == (False, 20, True)
     assert environment.auth_password == TARGET_PASSWORD
+    assert AuditEvent.objects.get(action="environment.created").details["preset"] == "staging"
 
     # Test login: the real request, the token masked in place.
     page.get_by_role("button", name="Test login").click()
