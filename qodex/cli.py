@@ -12,6 +12,7 @@ Exit codes: 0 done, 1 the server or the network refused, 2 wrong usage or missin
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tomllib
@@ -79,8 +80,8 @@ class Config:
 
 
 def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    # A JSON string (ASCII, every control character escaped) is a valid TOML basic string.
+    return json.dumps(value)
 
 
 # --- the API --------------------------------------------------------------------------------------------
@@ -115,14 +116,14 @@ class Api:
             return response.json() if response.content else None
         raise CliError(describe_error(response))
 
-    def all_pages(self, path: str, **params) -> list[dict]:
-        items, cursor = [], None
-        while True:
-            page = self.get(path, limit=200, **({"cursor": cursor} if cursor else {}), **params)
+    def all_pages(self, path: str, first_page: dict | None = None) -> list[dict]:
+        """Every item of a list, following `next_cursor` (from `first_page` when already fetched)."""
+        page = first_page or self.get(path, limit=200)
+        items = list(page["items"])
+        while page.get("next_cursor"):
+            page = self.get(path, limit=200, cursor=page["next_cursor"])
             items += page["items"]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return items
+        return items
 
 
 def describe_error(response: httpx.Response) -> str:
@@ -171,8 +172,7 @@ def reachable_projects(api: Api) -> list[dict]:
     response = api.call("GET", "/org/projects", params={"limit": 200})
     if error_code(response) == "project_forbidden":
         return [api.get("/project")]
-    api.check(response)
-    return api.all_pages("/org/projects")
+    return api.all_pages("/org/projects", first_page=api.check(response))
 
 
 def cmd_projects_list(args, out) -> int:

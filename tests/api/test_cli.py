@@ -130,3 +130,12 @@ def test_envs_list_shows_the_current_projects_environments(live_server, cast, co
     code, out, _ = run("envs", "list")
     assert code == 0
     assert out.split() == ["Staging", "https://staging.acme.test", "auth:", "none"]
+
+
+def test_projects_list_follows_the_cursor_past_one_page(live_server, cast, config, org_key):
+    for n in range(205):
+        make_project(cast.org, f"Many {n}", slug=f"many-{n}")
+    run("login", "--url", live_server.url, "--key", org_key)
+    code, out, _ = run("projects", "list")
+    assert code == 0
+    assert len(out.splitlines()) == 206
