@@ -106,8 +106,12 @@ def list_projects(request: HttpRequest, page: Query[PageParams]):
 def create_project(request: HttpRequest, payload: ProjectCreate):
     if payload.slug and Project.objects.filter(slug=payload.slug).exists():
         raise ApiError(409, "slug_taken", f"The slug “{payload.slug}” is taken; pick another one.")
-    # The creator owns it: the signed-in user, or whoever created the key.
-    owner = request.auth.user or request.auth.api_key.created_by
+    # The creator owns it: the signed-in user, or whoever created the key if still in the organization.
+    owner = request.auth.user
+    if owner is None:
+        creator = request.auth.api_key.created_by
+        in_org = creator is not None and request.organization.memberships.filter(user=creator).exists()
+        owner = creator if in_org else None
     try:
         project = onboarding.create_project(
             owner, request.organization, payload.name, request, slug=payload.slug or ""

@@ -45,6 +45,14 @@ def test_it_creates_a_project_with_a_fresh_id(cast, api):
     assert AuditEvent.objects.filter(project=project, action="project.created").exists()
 
 
+def test_a_key_whose_creator_left_the_organization_makes_no_owner(cast, make_key):
+    outsider_key = make_key(created_by=cast.outsider)
+    body = ApiClient(outsider_key).post(URL, json={"name": "Orphan"}).json()
+    project = Project.objects.get(public_id=body["id"])
+    assert not project.members.exists()
+    assert project.role_of(cast.owner) == Role.ADMIN  # org owners still administer it
+
+
 def test_a_slug_is_derived_from_the_name_when_missing(api):
     assert api.post(URL, json={"name": "Mobile App"}).json()["slug"] == "mobile-app"
 
