@@ -6,11 +6,9 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
-from django.contrib.auth import user_logged_in
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -138,13 +136,6 @@ class LoginView(auth_views.LoginView):
             }
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
-
-
-@receiver(user_logged_in)
-def _sudo_on_login(sender, request, user, **kwargs):
-    # Entering the password just now counts as a confirmation.
-    if request is not None and hasattr(request, "session"):
-        sudo.confirm(request)
 
 
 @login_required
