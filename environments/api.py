@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
-from environments.models import Environment
+from environments.models import PLAIN_FIELDS, Environment
 from projects import audit
 from projects.api import sudo_required
 from projects.api_access import project_route
@@ -27,21 +27,6 @@ router = Router(tags=["environments"])
 
 READ_WRITE = project_route(write="environment:write")
 SECRET_FIELDS = ("auth_token", "auth_password")
-PLAIN_FIELDS = (
-    "name",
-    "base_url",
-    "api_base_url",
-    "auth_type",
-    "auth_header_name",
-    "auth_header_prefix",
-    "api_login_config",
-    "ui_login_steps",
-    "auth_email",
-    "read_only",
-    "max_rps",
-    "allow_destructive",
-    "allow_security_testing",
-)
 AuthType = Literal["none", "static_token", "api_login", "ui_login"]
 
 

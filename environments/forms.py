@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from environments.models import PRESETS, Environment, validate_variable_name
+from environments.models import PLAIN_FIELDS, PRESETS, Environment, validate_variable_name
 
 # Shown in a new environment's login fields so nobody starts from a blank JSON box; dropped again when
 # the environment uses another auth type and the example was left untouched.
@@ -103,21 +103,7 @@ class EnvironmentForm(forms.ModelForm):
 
     class Meta:
         model = Environment
-        fields = [
-            "name",
-            "base_url",
-            "api_base_url",
-            "auth_type",
-            "auth_header_name",
-            "auth_header_prefix",
-            "api_login_config",
-            "ui_login_steps",
-            "auth_email",
-            "read_only",
-            "max_rps",
-            "allow_destructive",
-            "allow_security_testing",
-        ]
+        fields = list(PLAIN_FIELDS)
         labels = {
             "base_url": "Base URL",
             "api_base_url": "API base URL",

@@ -64,8 +64,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 EXPORT_FORMAT = 1
-# Exported and imported as written; secrets (token, password, storage state, secret values) never are.
-EXPORT_FIELDS = (
+# Every field that is neither a secret nor bookkeeping: what the form edits, the API returns as written,
+# and export/import carry. Secrets (token, password, storage state, secret values) never are.
+PLAIN_FIELDS = (
     "name",
     "base_url",
     "api_base_url",
@@ -389,7 +390,7 @@ class Environment(models.Model):
         referenced as ${name}, not in the config itself.
         """
         data: dict[str, Any] = {"qodex_environment": EXPORT_FORMAT}
-        data.update({field: getattr(self, field) for field in EXPORT_FIELDS})
+        data.update({field: getattr(self, field) for field in PLAIN_FIELDS})
         data["variables"] = {
             name: _exported_variable(entry) for name, entry in sorted(self.variables.items())
         }
@@ -409,7 +410,7 @@ class Environment(models.Model):
             raise ValidationError(
                 f'This is not a Qodex environment export (expected "qodex_environment": {EXPORT_FORMAT}).'
             )
-        fields = {field: data[field] for field in EXPORT_FIELDS if field in data and data[field] is not None}
+        fields = {field: data[field] for field in PLAIN_FIELDS if field in data and data[field] is not None}
         variables = data.get("variables") or {}
         if not isinstance(variables, dict):
             raise ValidationError({"variables": ["Variables must be an object of names to {value, secret}."]})
