@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from environments.models import Environment
+from tests.environments.login_site import DASHBOARD, LOGIN_PAGE, PASSWORD
 
 
 @pytest.fixture
@@ -121,3 +122,37 @@ def http_target():
     yield server.target
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def login_site(http_target):
+    """GET /login shows a form; POST /login with the right password sets a session cookie → /dashboard."""
+    http_target.route("GET", "/login", body=LOGIN_PAGE, headers={"Content-Type": "text/html"})
+
+    def sign_in(request):
+        form = request.form()
+        if form.get("email") == "qa@acme.test" and form.get("password") == PASSWORD:
+            cookie = "session=s3ss10n-value; Path=/; HttpOnly; SameSite=Lax"
+            return 302, {"Location": "/dashboard", "Set-Cookie": cookie}, ""
+        return 200, {"Content-Type": "text/html"}, LOGIN_PAGE + "<p>Wrong password</p>"
+
+    http_target.route("POST", "/login", sign_in)
+    http_target.route("GET", "/dashboard", body=DASHBOARD, headers={"Content-Type": "text/html"})
+    return http_target
+
+
+@pytest.fixture
+def ui_environment(make_environment, login_site):
+    """`ui_environment(steps)`: a ui_login environment pointed at the login site."""
+
+    def _make(steps) -> Environment:
+        return make_environment(
+            name="Ui",
+            base_url=login_site.url,
+            auth_type=Environment.AuthType.UI_LOGIN,
+            auth_email="qa@acme.test",
+            auth_password=PASSWORD,
+            ui_login_steps=steps,
+        )
+
+    return _make

@@ -9,9 +9,9 @@ import pytest
 from environments.login import CHROMIUM_PATH
 from environments.models import Environment
 from projects.models import AuditEvent
+from tests.environments.login_site import PASSWORD, SIGN_IN
 from tests.environments.pages import free_port, urls
 
-PASSWORD = "hunter2-correct-horse"
 ISSUED = "tok-issued-by-target-5e6f"
 LOGIN_CONFIG = {
     "method": "POST",
@@ -100,61 +100,21 @@ needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM_PATH).exists(), reason=f"needs Chromium at {CHROMIUM_PATH}"
 )
 
-LOGIN_PAGE = """<!doctype html><title>Sign in</title>
-<form method="post" action="/login">
-  <input id="email" name="email"><input id="password" name="password" type="password">
-  <button type="submit">Sign in</button>
-</form>"""
-
-
-@pytest.fixture
-def ui_environment(make_environment, http_target):
-    http_target.route("GET", "/login", body=LOGIN_PAGE, headers={"Content-Type": "text/html"})
-
-    def sign_in(request):
-        if request.form().get("password") == PASSWORD:
-            return 302, {"Location": "/home", "Set-Cookie": "sessionid=s3ss10n; Path=/; HttpOnly"}, ""
-        return 200, {"Content-Type": "text/html"}, LOGIN_PAGE
-
-    http_target.route("POST", "/login", sign_in)
-    http_target.route("GET", "/home", body="<h1 class=welcome>Hi</h1>", headers={"Content-Type": "text/html"})
-
-    def _make(steps) -> Environment:
-        return make_environment(
-            name="Ui",
-            base_url=http_target.url,
-            auth_type=Environment.AuthType.UI_LOGIN,
-            auth_email="qa@acme.test",
-            auth_password=PASSWORD,
-            ui_login_steps=steps,
-        )
-
-    return _make
-
-
-SIGN_IN = [
-    {"action": "goto", "url": "${baseUrl}/login"},
-    {"action": "fill", "selector": "#email", "value": "${authEmail}"},
-    {"action": "fill", "selector": "#password", "value": "${authPassword}"},
-    {"action": "click", "selector": "button[type=submit]"},
-    {"action": "wait_for_selector", "selector": ".welcome"},
-]
-
 
 @needs_chromium
-def test_capture_login_shows_the_captured_cookie_names(cast, login, ui_environment, http_target):
+def test_capture_login_shows_the_captured_cookie_names(cast, login, ui_environment, login_site):
     environment = ui_environment(SIGN_IN)
     html = (
         login(cast.member).post(urls(environment)["capture_login"], HTTP_HX_REQUEST="true").content.decode()
     )
     assert html.lstrip().startswith('<div id="capture-result"')
-    assert "Login captured." in html and "<code>sessionid</code>" in html
+    assert "Login captured." in html and "<code>session</code>" in html
     assert "Captured just now." in html
     assert "s3ss10n" not in html and PASSWORD not in html
     environment.refresh_from_db()
     assert environment.ui_storage_captured_at is not None
     (event,) = AuditEvent.objects.filter(action="environment.login_captured")
-    assert event.details == {"cookies": ["sessionid"], "origins": []}
+    assert event.details == {"cookies": ["session"], "origins": [login_site.url]}
     page = login(cast.viewer).get(urls(environment)["detail"]).content.decode()
     assert "Last captured" in page and "s3ss10n" not in page
 

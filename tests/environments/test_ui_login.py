@@ -9,62 +9,11 @@ from django.db import connection
 
 from environments.login import CHROMIUM_PATH, capture_ui_login
 from environments.models import Environment
+from tests.environments.login_site import PASSWORD, SIGN_IN
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not Path(CHROMIUM_PATH).exists(), reason=f"needs Chromium at {CHROMIUM_PATH}"),
-]
-
-PASSWORD = "hunter2-correct-horse"
-LOGIN_PAGE = """<!doctype html><title>Sign in</title>
-<form method="post" action="/login">
-  <label>Email <input id="email" name="email"></label>
-  <label>Password <input id="password" name="password" type="password"></label>
-  <button type="submit">Sign in</button>
-</form>"""
-DASHBOARD = """<!doctype html><title>Dashboard</title><h1 class="welcome">Welcome back</h1>
-<script>localStorage.setItem("theme", "dark")</script>"""
-
-
-@pytest.fixture
-def login_site(http_target):
-    """GET /login shows a form; POST /login with the right password sets a session cookie → /dashboard."""
-    http_target.route("GET", "/login", body=LOGIN_PAGE, headers={"Content-Type": "text/html"})
-
-    def sign_in(request):
-        form = request.form()
-        if form.get("email") == "qa@acme.test" and form.get("password") == PASSWORD:
-            cookie = "session=s3ss10n-value; Path=/; HttpOnly; SameSite=Lax"
-            return 302, {"Location": "/dashboard", "Set-Cookie": cookie}, ""
-        return 200, {"Content-Type": "text/html"}, LOGIN_PAGE + "<p>Wrong password</p>"
-
-    http_target.route("POST", "/login", sign_in)
-    http_target.route("GET", "/dashboard", body=DASHBOARD, headers={"Content-Type": "text/html"})
-    return http_target
-
-
-@pytest.fixture
-def ui_environment(make_environment, login_site):
-    def _make(steps) -> Environment:
-        return make_environment(
-            name="Ui",
-            base_url=login_site.url,
-            auth_type=Environment.AuthType.UI_LOGIN,
-            auth_email="qa@acme.test",
-            auth_password=PASSWORD,
-            ui_login_steps=steps,
-        )
-
-    return _make
-
-
-SIGN_IN = [
-    {"action": "goto", "url": "${baseUrl}/login"},
-    {"action": "fill", "selector": "#email", "value": "${authEmail}"},
-    {"action": "fill", "selector": "#password", "value": "${AUTH_PASSWORD}"},
-    {"action": "click", "selector": "button[type=submit]"},
-    {"action": "wait_for_url", "url": "**/dashboard"},
-    {"action": "wait_for_selector", "selector": ".welcome"},
 ]
 
 
