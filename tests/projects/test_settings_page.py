@@ -86,3 +86,17 @@ def test_viewers_see_the_settings_read_only(cast, login):
     body = login(cast.viewer).get(settings_url(cast.project)).content.decode()
     assert 'name="name"' in body and "disabled" in body
     assert "Delete project" not in body
+
+
+def test_the_audit_pager_keeps_the_action_filter(cast, login):
+    for i in range(60):
+        AuditEvent.objects.create(
+            organization=cast.org, project=cast.project, action="member.invited", target=str(i)
+        )
+    body = login(cast.admin).get(f"/p/{cast.project.slug}/settings/audit/?action=member.").content.decode()
+    assert 'href="?action=member.&amp;page=2">Older</a>' in body
+
+
+def test_row_actions_ask_before_removing(cast, login):
+    body = login(cast.admin).get(f"/p/{cast.project.slug}/settings/members/").content.decode()
+    assert f'data-confirm="Remove {cast.viewer.email} from {cast.project.name}?"' in body
