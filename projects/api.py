@@ -133,20 +133,10 @@ def get_project(request: HttpRequest, project_id: str):
 )
 def update_project(request: HttpRequest, project_id: str, payload: ProjectUpdate):
     project = tenant_project(request, project_id)
-    if payload.name is not None and payload.name != project.name:
-        old = project.name
-        project.name = payload.name
-        project.save(update_fields=["name"])
-        audit.record(
-            request,
-            "project.renamed",
-            project=project,
-            target=project.name,
-            details={"from": old, "to": project.name},
-        )
+    if payload.name is not None:
+        project.rename(payload.name, request=request)
     if payload.is_default is True and not project.is_default:
-        project.set_default()
-        audit.record(request, "project.default_changed", project=project, target=project.name)
+        project.set_default(request=request)
     elif payload.is_default is False and project.is_default:
         raise ApiError(
             409,
@@ -170,8 +160,7 @@ def delete_project(request: HttpRequest, project_id: str):
             "default_project",
             "This is the organization’s default project. Make another project the default first.",
         )
-    project.soft_delete()
-    audit.record(request, "project.deleted", project=project, target=project.name)
+    project.soft_delete(request=request)
     return Status(204, None)
 
 

@@ -185,16 +185,34 @@ class Project(models.Model):
     def owners(self) -> models.QuerySet[ProjectMember]:
         return self.members.filter(role=Role.OWNER)
 
+    # The settings changes below are made from the pages and the API alike; each writes its audit event
+    # here so neither caller can forget it. (`audit` imports this module, hence the local imports.)
+
     @transaction.atomic
-    def set_default(self) -> None:
+    def rename(self, name: str, *, request=None) -> None:
+        from projects import audit
+
+        if name == self.name:
+            return
+        old, self.name = self.name, name
+        self.save(update_fields=["name"])
+        audit.record(request, "project.renamed", project=self, target=name, details={"from": old, "to": name})
+
+    @transaction.atomic
+    def set_default(self, *, request=None) -> None:
+        from projects import audit
+
         Project.objects.filter(organization=self.organization, is_default=True).exclude(pk=self.pk).update(
             is_default=False
         )
         self.is_default = True
         self.save(update_fields=["is_default"])
+        audit.record(request, "project.default_changed", project=self, target=self.name)
 
     @transaction.atomic
-    def soft_delete(self) -> None:
+    def soft_delete(self, *, request=None) -> None:
+        from projects import audit
+
         if self.is_default:
             raise ValidationError("The default project can’t be deleted while it is the default.")
         self.deleted_at = timezone.now()
@@ -204,6 +222,7 @@ class Project(models.Model):
         self.save(update_fields=["deleted_at", "memory_count"])
         # Memories become org-wide (SPEC §2).
         Memory.objects.filter(project=self).update(project=None, updated_at=timezone.now())
+        audit.record(request, "project.deleted", project=self, target=self.name)
 
     def invite(self, email: str, role: str, invited_by) -> tuple[Invitation, str]:
         """Create (or refresh) the pending invitation for `email`; return it and the token for the link."""

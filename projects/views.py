@@ -184,21 +184,11 @@ def settings(request: HttpRequest, project: Project, access: ProjectAccess) -> H
         if action == "rename":
             rename_form = ProjectRenameForm(request.POST)
             if rename_form.is_valid():
-                old = project.name
-                project.name = rename_form.cleaned_data["name"]
-                project.save(update_fields=["name"])
-                audit.record(
-                    request,
-                    "project.renamed",
-                    project=project,
-                    target=project.name,
-                    details={"from": old, "to": project.name},
-                )
+                project.rename(rename_form.cleaned_data["name"], request=request)
                 messages.success(request, "Project renamed.")
                 return redirect("projects:settings", slug=project.slug)
         elif action == "make_default":
-            project.set_default()
-            audit.record(request, "project.default_changed", project=project, target=project.name)
+            project.set_default(request=request)
             messages.success(
                 request, f"{project.name} is now the default project of {project.organization.name}."
             )
@@ -213,8 +203,7 @@ def settings(request: HttpRequest, project: Project, access: ProjectAccess) -> H
                 )
             elif delete_form.is_valid():
                 sudo.confirm(request)
-                project.soft_delete()
-                audit.record(request, "project.deleted", project=project, target=project.name)
+                project.soft_delete(request=request)
                 messages.success(request, f"Deleted {project.name}.")
                 return redirect("home")
         else:
