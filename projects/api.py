@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
@@ -16,6 +16,7 @@ from pydantic import StringConstraints, field_validator
 
 from accounts import sudo
 from projects import audit, invitations, onboarding
+from projects import members as member_changes
 from projects.api_access import org_route, project_route
 from projects.forms import grantable_roles
 from projects.models import ApiKey, Project, ProjectMember, validate_project_slug
@@ -328,15 +329,7 @@ def invite_member(request: HttpRequest, slug: str, payload: InvitationCreate):
     if access.project.members.filter(user__email__iexact=payload.email).exists():
         raise ApiError(409, "already_member", f"{payload.email} is already a member of this project.")
     inviter = request.auth.user or request.auth.api_key.created_by
-    invitation, token = access.project.invite(payload.email, payload.role, inviter)
-    invitations.send(request, invitation, token)
-    audit.record(
-        request,
-        "member.invited",
-        project=access.project,
-        target=invitation.email,
-        details={"role": invitation.role},
-    )
+    invitation = invitations.invite(request, access.project, payload.email, payload.role, inviter)
     return Status(201, invitation)
 
 
@@ -349,26 +342,15 @@ def invite_member(request: HttpRequest, slug: str, payload: InvitationCreate):
 def remove_member(request: HttpRequest, slug: str, member_id: int):
     access = request.project_access
     project = access.project
-    with transaction.atomic():
-        # Lock the owners so two removals at once cannot leave the project without one.
-        list(project.owners().select_for_update())
-        member = project.members.select_related("user").filter(pk=member_id).first()
-        if member is None:
-            raise ApiError(404, "member_not_found", "No member with this id in this project.")
-        if member.role == Role.OWNER and not access.can("project:owner"):
-            raise ApiError(403, "permission_denied", "Only an owner can remove an owner.")
-        if member.is_last_owner():
-            raise ApiError(
-                409, "last_owner", "A project needs at least one owner. Make someone else owner first."
-            )
-        member.delete()
-        audit.record(
-            request,
-            "member.removed",
-            project=project,
-            target=member.user.email,
-            details={"role": member.role},
-        )
+    member = project.members.select_related("user").filter(pk=member_id).first()
+    if member is None:
+        raise ApiError(404, "member_not_found", "No member with this id in this project.")
+    if member.role == Role.OWNER and not access.can("project:owner"):
+        raise ApiError(403, "permission_denied", "Only an owner can remove an owner.")
+    try:
+        member_changes.change(request, member, new_role=None)
+    except member_changes.LastOwner as refusal:
+        raise ApiError(409, "last_owner", refusal.message) from None
     return Status(204, None)
 
 

@@ -54,3 +54,11 @@ def send(request, invitation: Invitation, token: str) -> None:
             "link": link,
         },
     )
+
+
+def invite(request, project: Project, email: str, role: str, invited_by) -> Invitation:
+    """Invite `email` (or refresh their pending invitation), email the link and record it: pages and API."""
+    invitation, token = project.invite(email, role, invited_by)
+    send(request, invitation, token)
+    audit.record(request, "member.invited", project=project, target=invitation.email, details={"role": role})
+    return invitation

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods
 from accounts import sudo
 from accounts.models import User
 from projects import audit, invitations, onboarding
+from projects import members as member_changes
 from projects.access import ProjectAccess, project_view
 from projects.forms import (
     ApiKeyCreateForm,
@@ -224,10 +225,6 @@ def posted_id(request: HttpRequest, name: str) -> int:
     return int(value)
 
 
-def _send_invitation(request: HttpRequest, invitation: Invitation, token: str) -> None:
-    invitations.send(request, invitation, token)
-
-
 @project_view(write="project:admin")
 def members(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
     invite_form = InviteForm(project, access.role)
@@ -236,16 +233,12 @@ def members(request: HttpRequest, project: Project, access: ProjectAccess) -> Ht
         if action == "invite":
             invite_form = InviteForm(project, access.role, request.POST)
             if invite_form.is_valid():
-                invitation, token = project.invite(
-                    invite_form.cleaned_data["email"], invite_form.cleaned_data["role"], request.user
-                )
-                _send_invitation(request, invitation, token)
-                audit.record(
+                invitation = invitations.invite(
                     request,
-                    "member.invited",
-                    project=project,
-                    target=invitation.email,
-                    details={"role": invitation.role},
+                    project,
+                    invite_form.cleaned_data["email"],
+                    invite_form.cleaned_data["role"],
+                    request.user,
                 )
                 messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect("projects:members", slug=project.slug)
@@ -282,34 +275,16 @@ def _change_member(
         if not sudo.is_active(request):
             messages.info(request, "Confirm your password to change an owner.")
             return redirect(f"{reverse('accounts:confirm_password')}?next={request.path}")
-    with transaction.atomic():
-        # Lock the owners so two demotions at once cannot leave the project without one.
-        list(project.owners().select_for_update())
-        if member.is_last_owner() and (action == "remove" or new_role != Role.OWNER):
-            messages.error(request, "A project needs at least one owner. Make someone else owner first.")
-            return back
-        if action == "remove":
-            member.delete()
-            audit.record(
-                request,
-                "member.removed",
-                project=project,
-                target=member.user.email,
-                details={"role": member.role},
-            )
-            messages.success(request, f"Removed {member.user.email}.")
-        elif new_role != member.role:
-            old = member.role
-            member.role = new_role
-            member.save(update_fields=["role"])
-            audit.record(
-                request,
-                "member.role_changed",
-                project=project,
-                target=member.user.email,
-                details={"from": old, "to": new_role},
-            )
-            messages.success(request, f"{member.user.email} is now {member.get_role_display().lower()}.")
+    unchanged = action == "change_role" and new_role == member.role
+    try:
+        member_changes.change(request, member, new_role=None if action == "remove" else new_role)
+    except member_changes.LastOwner as refusal:
+        messages.error(request, refusal.message)
+        return back
+    if action == "remove":
+        messages.success(request, f"Removed {member.user.email}.")
+    elif not unchanged:
+        messages.success(request, f"{member.user.email} is now {member.get_role_display().lower()}.")
     return back
 
 
@@ -317,7 +292,7 @@ def _change_invitation(request: HttpRequest, project: Project, action: str) -> H
     invitation = get_object_or_404(project.invitations.pending(), pk=posted_id(request, "invitation_id"))
     if action == "resend":
         token = invitation.refresh_token()
-        _send_invitation(request, invitation, token)
+        invitations.send(request, invitation, token)
         audit.record(request, "invitation.resent", project=project, target=invitation.email)
         messages.success(request, f"Sent a fresh invitation to {invitation.email}.")
     else:
