@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
+from pydantic import field_validator
 
 from environments.models import PLAIN_FIELDS, Environment
 from projects import audit
@@ -22,6 +23,7 @@ from projects.api_access import project_route
 from qodex import crypto
 from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
+from qodex.schemas import Out
 
 router = Router(tags=["environments"])
 
@@ -30,12 +32,12 @@ SECRET_FIELDS = ("auth_token", "auth_password")
 AuthType = Literal["none", "static_token", "api_login", "ui_login"]
 
 
-class VariableOut(Schema):
+class VariableOut(Out):
     value: str = Field(description="Masked (••••1a2b) when the variable is secret.")
     secret: bool
 
 
-class EnvironmentOut(Schema):
+class EnvironmentOut(Out):
     id: int
     name: str
     base_url: str
@@ -47,48 +49,31 @@ class EnvironmentOut(Schema):
     ui_login_steps: list[Any]
     auth_email: str
     auth_token: str | None = Field(description="Masked: ••••1a2b.")
-    has_auth_token: bool
+    has_auth_token: bool = Field(validation_alias="auth_token")
     auth_password: str | None = Field(description="Masked: ••••1a2b.")
-    has_auth_password: bool
-    has_ui_storage_state: bool
+    has_auth_password: bool = Field(validation_alias="auth_password")
+    has_ui_storage_state: bool = Field(validation_alias="ui_storage_state")
     ui_storage_captured_at: datetime | None
     read_only: bool
     max_rps: int | None
     allow_destructive: bool
     allow_security_testing: bool
-    variables: dict[str, VariableOut]
+    variables: dict[str, VariableOut] = Field(validation_alias="masked_variables")
     updated_at: datetime
     created_at: datetime
 
-    @staticmethod
-    def resolve_auth_token(env: Environment) -> str | None:
-        return crypto.mask(env.auth_token) or None
+    @field_validator("auth_token", "auth_password", mode="before")
+    @classmethod
+    def _masked(cls, secret: str) -> str | None:
+        return crypto.mask(secret) or None
 
-    @staticmethod
-    def resolve_has_auth_token(env: Environment) -> bool:
-        return bool(env.auth_token)
-
-    @staticmethod
-    def resolve_auth_password(env: Environment) -> str | None:
-        return crypto.mask(env.auth_password) or None
-
-    @staticmethod
-    def resolve_has_auth_password(env: Environment) -> bool:
-        return bool(env.auth_password)
-
-    @staticmethod
-    def resolve_has_ui_storage_state(env: Environment) -> bool:
-        return bool(env.ui_storage_state)
-
-    @staticmethod
-    def resolve_variables(env: Environment) -> dict[str, dict[str, Any]]:
-        secret = env.secret_variable_names
-        return {
-            name: {"value": value, "secret": name in secret} for name, value in env.get_variables().items()
-        }
+    @field_validator("has_auth_token", "has_auth_password", "has_ui_storage_state", mode="before")
+    @classmethod
+    def _present(cls, secret: str) -> bool:
+        return bool(secret)
 
 
-class EnvironmentPage(Schema):
+class EnvironmentPage(Out):
     items: list[EnvironmentOut]
     next_cursor: str | None
 

@@ -336,6 +336,14 @@ class Environment(models.Model):
         return values
 
     @property
+    def masked_variables(self) -> dict[str, dict[str, Any]]:
+        """Each variable as people and the API see it: `{"value": …, "secret": bool}`, secrets masked."""
+        secret = self.secret_variable_names
+        return {
+            name: {"value": value, "secret": name in secret} for name, value in self.get_variables().items()
+        }
+
+    @property
     def secret_variable_names(self) -> set[str]:
         return {name for name, entry in self.variables.items() if entry.get("secret")}
 

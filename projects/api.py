@@ -9,20 +9,23 @@ from typing import Annotated, Literal
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import StringConstraints, field_validator
+from pydantic import AliasPath, StringConstraints, field_validator
 
 from accounts import sudo
 from projects import audit, invitations, onboarding
 from projects import members as member_changes
 from projects.api_access import org_route, project_route
 from projects.forms import grantable_roles
-from projects.models import ApiKey, Project, ProjectMember, validate_project_slug
+from projects.models import ApiKey, Project, validate_project_slug
 from projects.roles import Role
 from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
+from qodex.prepared import prepared
+from qodex.schemas import Out
 
 router = Router()
 
@@ -42,17 +45,13 @@ def sudo_required(request: HttpRequest) -> None:
 # --- the resolved project -------------------------------------------------------------------------------
 
 
-class ProjectOut(Schema):
-    id: str
+class ProjectOut(Out):
+    id: str = Field(validation_alias="public_id", description="The `proj_` id.")
     name: str
     slug: str
     is_default: bool
     memory_count: int
     created_at: datetime
-
-    @staticmethod
-    def resolve_id(project: Project) -> str:
-        return project.public_id
 
 
 @router.get("/project", response={200: ProjectOut, **ERRORS}, auth=project_route(), tags=["projects"])
@@ -85,7 +84,7 @@ class ProjectUpdate(Schema):
     is_default: bool | None = None
 
 
-class ProjectPage(Schema):
+class ProjectPage(Out):
     items: list[ProjectOut]
     next_cursor: str | None
 
@@ -98,9 +97,14 @@ def tenant_project(request: HttpRequest, project_id: str) -> Project:
     return project
 
 
+@prepared
+def live_projects(organization_id: int) -> QuerySet[Project]:
+    return Project.objects.alive().filter(organization_id=organization_id)
+
+
 @router.get("/org/projects", response={200: ProjectPage, **ERRORS}, auth=org_route(), tags=["org"])
 def list_projects(request: HttpRequest, page: Query[PageParams]):
-    return paginate(request.organization.projects.alive(), page, newest_first=False)
+    return paginate(live_projects, page, request.organization.pk, newest_first=False)
 
 
 @router.post("/org/projects", response={201: ProjectOut, **ERRORS}, auth=org_route(), tags=["org"])
@@ -172,20 +176,16 @@ def _owns_organization(request: HttpRequest) -> bool:
 # --- /org/api-keys --------------------------------------------------------------------------------------
 
 
-class ApiKeyOut(Schema):
+class ApiKeyOut(Out):
     id: int
     name: str
     prefix: str
     scope: str
-    project_id: str | None
+    project_id: str | None = Field(None, validation_alias=AliasPath("project", "public_id"))
     created_at: datetime
     last_used_at: datetime | None
     expires_at: datetime | None
     status: str
-
-    @staticmethod
-    def resolve_project_id(key: ApiKey) -> str | None:
-        return key.project.public_id if key.project_id else None
 
 
 class ApiKeyCreated(ApiKeyOut):
@@ -210,7 +210,7 @@ class ApiKeyCreate(Schema):
         return value
 
 
-class ApiKeyPage(Schema):
+class ApiKeyPage(Out):
     items: list[ApiKeyOut]
     next_cursor: str | None
 
@@ -265,23 +265,15 @@ def revoke_api_key(request: HttpRequest, key_id: int):
 # --- /p/<slug>/members ----------------------------------------------------------------------------------
 
 
-class MemberOut(Schema):
+class MemberOut(Out):
     id: int
-    email: str
-    name: str
+    email: str = Field(validation_alias=AliasPath("user", "email"))
+    name: str = Field(validation_alias=AliasPath("user", "name"))
     role: str
     joined_at: datetime
 
-    @staticmethod
-    def resolve_email(member: ProjectMember) -> str:
-        return member.user.email
 
-    @staticmethod
-    def resolve_name(member: ProjectMember) -> str:
-        return member.user.name
-
-
-class MemberPage(Schema):
+class MemberPage(Out):
     items: list[MemberOut]
     next_cursor: str | None
 
@@ -301,7 +293,7 @@ class InvitationCreate(Schema):
         return value
 
 
-class InvitationOut(Schema):
+class InvitationOut(Out):
     id: int
     email: str
     role: str
@@ -357,7 +349,7 @@ def remove_member(request: HttpRequest, slug: str, member_id: int):
 # --- /p/<slug>/usage ------------------------------------------------------------------------------------
 
 
-class UsagePage(Schema):
+class UsagePage(Out):
     items: list[dict]
     next_cursor: str | None
     note: str

@@ -13,12 +13,13 @@ from typing import Annotated, Any, Literal
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import StringConstraints
+from pydantic import AliasPath, StringConstraints
 
 from projects.api_access import project_route
 from projects.models import Memory, MemoryQuerySet
 from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
+from qodex.schemas import Out
 
 router = Router(tags=["memories"])
 
@@ -26,20 +27,20 @@ Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 Scope = Literal["project", "org"]
 
 
-class MemoryOut(Schema):
+class MemoryOut(Out):
     id: int
     content: str
     metadata: dict[str, Any]
-    project_id: str | None
+    project_id: str | None = Field(
+        None,
+        validation_alias=AliasPath("project", "public_id"),
+        description="The project's `proj_` id; null for an org-wide memory.",
+    )
     created_at: datetime
     updated_at: datetime
 
-    @staticmethod
-    def resolve_project_id(memory: Memory) -> str | None:
-        return memory.project.public_id if memory.project_id else None
 
-
-class MemoryPage(Schema):
+class MemoryPage(Out):
     items: list[MemoryOut]
     next_cursor: str | None
 

@@ -20,6 +20,7 @@ from django.utils.text import slugify
 
 from accounts.models import hash_token
 from projects.roles import Role, at_least, highest
+from qodex.prepared import prepared
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
 slug_validator = RegexValidator(
@@ -427,10 +428,7 @@ class ApiKey(models.Model):
         if not API_KEY_RE.match(raw or ""):
             return None
         digest = hash_api_key(raw)
-        candidates = cls.objects.select_related("organization", "project").filter(
-            prefix=raw[: cls.PREFIX_LENGTH]
-        )
-        for key in candidates:
+        for key in _keys_with_prefix(raw[: cls.PREFIX_LENGTH]):
             if hmac.compare_digest(key.key_hash, digest):
                 if key.project_id is not None:
                     key.project.organization = key.organization  # the same row (see issue()): no join
@@ -473,6 +471,12 @@ class ApiKey(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+@prepared
+def _keys_with_prefix(prefix: str) -> models.QuerySet[ApiKey]:
+    """Every API request runs this lookup, so its SQL is compiled once per process (qodex.prepared)."""
+    return ApiKey.objects.select_related("organization", "project").filter(prefix=prefix)
 
 
 class MemoryQuerySet(models.QuerySet):

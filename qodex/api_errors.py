@@ -16,10 +16,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import codes_4xx
+
+from qodex.schemas import Out
 
 API_PREFIX = "/api/"
 
@@ -37,13 +38,13 @@ DEFAULT_CODES = {
 }
 
 
-class ErrorDetail(Schema):
+class ErrorDetail(Out):
     code: str
     message: str
     fields: dict[str, list[str]] | None = None
 
 
-class ErrorOut(Schema):
+class ErrorOut(Out):
     error: ErrorDetail
 
 

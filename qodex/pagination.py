@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from ninja import Field, Schema
 
 from qodex.api_errors import ApiError
+from qodex.prepared import Prepared
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -41,16 +42,23 @@ def decode_cursor(cursor: str) -> int:
         ) from None
 
 
-def paginate(queryset: QuerySet, params: PageParams, *, newest_first: bool = True) -> dict[str, Any]:
-    """One page of `queryset` ordered by pk: `{"items": [...], "next_cursor": "…" | None}`.
+def paginate(
+    source: QuerySet | Prepared, params: PageParams, *values: int | str, newest_first: bool = True
+) -> dict[str, Any]:
+    """One page of `source` ordered by pk: `{"items": [...], "next_cursor": "…" | None}`.
 
-    Fetches limit + 1 rows to know whether another page exists without a COUNT.
+    `source` is a queryset, or a `qodex.prepared` query run with `values` (the hot lists, whose SQL is
+    then compiled once per process). Fetches limit + 1 rows to know whether another page exists
+    without a COUNT.
     """
-    queryset = queryset.order_by("-pk" if newest_first else "pk")
-    if params.cursor:
-        after = decode_cursor(params.cursor)
-        queryset = queryset.filter(pk__lt=after) if newest_first else queryset.filter(pk__gt=after)
-    rows = list(queryset[: params.limit + 1])
+    after = decode_cursor(params.cursor) if params.cursor else None
+    if isinstance(source, Prepared):
+        rows = source.page(*values, after=after, limit=params.limit + 1, newest_first=newest_first)
+    else:
+        queryset = source.order_by("-pk" if newest_first else "pk")
+        if after is not None:
+            queryset = queryset.filter(pk__lt=after) if newest_first else queryset.filter(pk__gt=after)
+        rows = list(queryset[: params.limit + 1])
     more = len(rows) > params.limit
     rows = rows[: params.limit]
     return {"items": rows, "next_cursor": encode_cursor(rows[-1].pk) if more else None}
