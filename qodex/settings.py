@@ -88,6 +88,12 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Server-side parameter binding lets psycopg prepare a statement the fifth time a connection runs
+    # it, so PostgreSQL stops re-planning the queries every request makes (the API key lookup's
+    # plan costs more than running it). Turn off behind a pooler without prepared-statement support
+    # (PgBouncer before 1.21 in transaction mode): DATABASE_PREPARED_STATEMENTS=0.
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

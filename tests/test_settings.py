@@ -77,3 +77,11 @@ def test_manage_py_works_in_a_bare_developer_shell():
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_postgresql_connections_prepare_repeated_statements_unless_turned_off():
+    code = "from django.db import connection as c\nprint(c.settings_dict['OPTIONS'].get('prepare_threshold'))"
+    url = "postgres://nobody@127.0.0.1:1/nothing"
+    assert run_django(code, DEBUG="1", DATABASE_URL=url).stdout.split() == ["5"]
+    off = run_django(code, DEBUG="1", DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="0")
+    assert off.stdout.split() == ["None"], off.stderr
