@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import field_validator
@@ -23,6 +24,7 @@ from projects.api_access import project_route
 from qodex import crypto
 from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
+from qodex.prepared import prepared
 from qodex.schemas import Out
 
 router = Router(tags=["environments"])
@@ -172,10 +174,14 @@ def replaces_a_secret(payload: EnvironmentPatch) -> bool:
     return any(v.secret and v.value is not None for v in (payload.variables or {}).values())
 
 
+@prepared
+def environments_of(project_id: int) -> QuerySet[Environment]:
+    return Environment.objects.for_project(project_id)
+
+
 @router.get("/p/{slug}/environments", response={200: EnvironmentPage, **ERRORS}, auth=READ_WRITE)
 def list_environments(request: HttpRequest, slug: str, page: Query[PageParams]):
-    environments = Environment.objects.for_project(request.project_access.project)
-    return paginate(environments, page, newest_first=False)
+    return paginate(environments_of, page, request.project_access.project.pk, newest_first=False)
 
 
 @router.post("/p/{slug}/environments", response={201: EnvironmentOut, **ERRORS}, auth=READ_WRITE)

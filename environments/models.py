@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jsonpath
@@ -18,6 +18,9 @@ from django.utils import timezone
 
 from qodex import crypto
 from qodex.crypto import EncryptedTextField
+
+if TYPE_CHECKING:
+    from projects.models import Project
 
 VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Built-in variables (camelCase → SCREAMING_SNAKE); an environment's own variables can't take these names.
@@ -188,7 +191,7 @@ def validate_variable_name(name: str) -> None:
 
 
 class EnvironmentQuerySet(models.QuerySet):
-    def for_project(self, project) -> EnvironmentQuerySet:
+    def for_project(self, project: Project | int) -> EnvironmentQuerySet:
         """The only way views fetch environments: always scoped to the project from the URL or key."""
         return self.filter(project=project)
 

@@ -20,7 +20,7 @@ from projects import audit, invitations, onboarding
 from projects import members as member_changes
 from projects.api_access import org_route, project_route
 from projects.forms import grantable_roles
-from projects.models import ApiKey, Project, validate_project_slug
+from projects.models import ApiKey, Project, ProjectMember, validate_project_slug
 from projects.roles import Role
 from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
@@ -215,10 +215,14 @@ class ApiKeyPage(Out):
     next_cursor: str | None
 
 
+@prepared
+def live_api_keys(organization_id: int) -> QuerySet[ApiKey]:
+    return ApiKey.objects.active().filter(organization_id=organization_id).select_related("project")
+
+
 @router.get("/org/api-keys", response={200: ApiKeyPage, **ERRORS}, auth=org_route(), tags=["org"])
 def list_api_keys(request: HttpRequest, page: Query[PageParams]):
-    keys = ApiKey.objects.active().filter(organization=request.organization).select_related("project")
-    return paginate(keys, page)
+    return paginate(live_api_keys, page, request.organization.pk)
 
 
 @router.post("/org/api-keys", response={201: ApiKeyCreated, **ERRORS}, auth=org_route(), tags=["org"])
@@ -301,10 +305,14 @@ class InvitationOut(Out):
     expires_at: datetime
 
 
+@prepared
+def members_of(project_id: int) -> QuerySet[ProjectMember]:
+    return ProjectMember.objects.filter(project_id=project_id).select_related("user")
+
+
 @router.get("/p/{slug}/members", response={200: MemberPage, **ERRORS}, auth=project_route(), tags=["members"])
 def list_members(request: HttpRequest, slug: str, page: Query[PageParams]):
-    members = request.project_access.project.members.select_related("user")
-    return paginate(members, page, newest_first=False)
+    return paginate(members_of, page, request.project_access.project.pk, newest_first=False)
 
 
 @router.post(

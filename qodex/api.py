@@ -6,10 +6,28 @@ declares its `auth=` from projects.api_access; the default below only authentica
 
 from __future__ import annotations
 
+import orjson
 from ninja import NinjaAPI
+from ninja.renderers import BaseRenderer
+from ninja.responses import NinjaJSONEncoder
 
 from qodex import api_errors
 from qodex.api_auth import authenticate
+
+
+class JSONRenderer(BaseRenderer):
+    """orjson: several times faster than the json module on every response body (SPEC §12 budget).
+
+    Datetimes come out as RFC 3339 in UTC with a `Z` and microseconds; anything orjson does not know
+    (Decimal, lazy translation strings…) goes through ninja's own encoder.
+    """
+
+    media_type = "application/json"
+    _fallback = NinjaJSONEncoder()
+
+    def render(self, request, data, *, response_status: int) -> bytes:
+        return orjson.dumps(data, default=self._fallback.default, option=orjson.OPT_UTC_Z)
+
 
 api = NinjaAPI(
     title="Qodex API",
@@ -21,6 +39,7 @@ api = NinjaAPI(
         '`{"error": {"code": "…", "message": "…"}}`.'
     ),
     auth=authenticate(),
+    renderer=JSONRenderer(),
     urls_namespace="api",
 )
 api_errors.install(api)
