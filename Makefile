@@ -41,6 +41,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP)
+	@# wrk (Debian) loads the server far less than Python clients do; best effort, the bench falls back.
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; } >/dev/null 2>&1; }; } || true
 	@for script in bench/*.py; do [ -e "$$script" ] || continue; $(PY) "$$script" || exit 1; done
 
 migrate: $(STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 
@@ -25,6 +26,12 @@ def test_it_lists_the_tenants_live_projects(cast, api):
     items = api.get(URL).json()["items"]
     assert [p["id"] for p in items] == [cast.project.public_id, kept.public_id]
     assert set(items[0]) == {"id", "name", "slug", "is_default", "memory_count", "created_at"}
+
+
+def test_timestamps_are_rfc_3339_in_utc(cast, api):
+    created_at = api.get(URL).json()["items"][0]["created_at"]
+    assert created_at.endswith("Z")
+    assert datetime.fromisoformat(created_at) == cast.project.created_at
 
 
 def test_it_creates_a_project_with_a_fresh_id(cast, api):
