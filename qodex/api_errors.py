@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import codes_4xx
+from pydantic import ConfigDict, Field
 
 from qodex.schemas import Out
 
@@ -41,7 +42,12 @@ DEFAULT_CODES = {
 class ErrorDetail(Out):
     code: str
     message: str
-    fields: dict[str, list[str]] | None = None
+    fields: dict[str, list[str]] | None = Field(
+        None, description="On validation errors only: the messages for each field."
+    )
+
+    # `fields` is left out of other errors, so the document must not call it required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
 
 
 class ErrorOut(Out):

@@ -11,7 +11,8 @@ import binascii
 from typing import Any
 
 from django.db.models import QuerySet
-from ninja import Field, Schema
+from ninja import Field
+from pydantic import BaseModel
 
 from qodex.api_errors import ApiError
 from qodex.prepared import Prepared
@@ -20,7 +21,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
-class PageParams(Schema):
+class PageParams(BaseModel):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page (1–200).")
     cursor: str | None = Field(None, max_length=64, description="`next_cursor` of the previous page.")
 

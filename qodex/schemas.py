@@ -13,4 +13,5 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    # Every field is in every response, defaults included: the OpenAPI document says so.
+    model_config = ConfigDict(from_attributes=True, json_schema_serialization_defaults_required=True)

@@ -93,6 +93,13 @@ def test_the_openapi_document_and_docs_are_served(api):
     assert b"/static/ninja/swagger-ui-bundle.js" in docs.content  # our own static files, no CDN
 
 
+def test_the_openapi_document_lists_every_response_field_as_present(db):
+    schemas = ApiClient().get("/api/v1/openapi.json").json()["components"]["schemas"]
+    for name in ("ProjectOut", "ApiKeyOut", "MemberOut", "MemoryOut", "EnvironmentOut"):
+        assert set(schemas[name]["required"]) == set(schemas[name]["properties"]), name
+    assert schemas["ErrorDetail"]["required"] == ["code", "message"]  # `fields` only on validation
+
+
 @pytest.mark.parametrize(
     ("method", "path", "payload"),
     [
