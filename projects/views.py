@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -374,20 +374,41 @@ def audit_log(request: HttpRequest, project: Project, access: ProjectAccess) -> 
     return render(request, "projects/audit.html", {"page": page, "action": action, "actions": actions})
 
 
+CONSOLE_PAGE_SIZE = 50
+
+
 @require_http_methods(["GET", "HEAD"])
 def staff_console(request: HttpRequest) -> HttpResponse:
-    """The staff console shell; tabs are addressed by URL fragment (#overview, #llm, #projects, #users)."""
+    """The staff console; tabs are addressed by URL fragment (#overview, #llm, #projects, #users).
+
+    `?q=` searches users by email and projects by name, slug, `proj_` id or organization; each table
+    pages on its own (`?projects_page=`, `?users_page=`).
+    """
     if not (request.user.is_authenticated and request.user.is_staff):
         raise Http404
+    query = request.GET.get("q", "").strip()[:100]
+    projects = (
+        Project.objects.select_related("organization")
+        .annotate(member_total=Count("members"))
+        .order_by("-created_at", "-pk")
+    )
+    users = User.objects.order_by("-date_joined", "-pk")
+    if query:
+        projects = projects.filter(
+            Q(name__icontains=query)
+            | Q(slug__icontains=query)
+            | Q(public_id=query)
+            | Q(organization__name__icontains=query)
+        )
+        users = users.filter(email__icontains=query)
     context = {
         "counts": {
             "users": User.objects.count(),
             "organizations": Organization.objects.count(),
             "projects": Project.objects.alive().count(),
         },
-        "projects": Project.objects.select_related("organization")
-        .annotate(member_total=Count("members"))
-        .order_by("-created_at")[:50],
-        "users": User.objects.order_by("-date_joined")[:50],
+        "query": query,
+        "projects_page": Paginator(projects, CONSOLE_PAGE_SIZE).get_page(request.GET.get("projects_page")),
+        "users_page": Paginator(users, CONSOLE_PAGE_SIZE).get_page(request.GET.get("users_page")),
     }
     return render(request, "admin_console/index.html", context)

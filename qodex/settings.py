@@ -69,7 +69,7 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            "builtins": ["qodex.templatetags.qodex_time"],
+            "builtins": ["qodex.templatetags.qodex_time", "qodex.templatetags.qodex_pages"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
