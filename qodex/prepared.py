@@ -8,15 +8,20 @@ the compiler's column map, and afterwards only executes the SQL with the real va
 into model instances exactly as Django does (converters, `from_db`, `select_related` objects).
 
     @prepared
-    def alive_projects(organization_id: int) -> QuerySet[Project]:
+    def live_projects(organization_id: int) -> QuerySet[Project]:
         return Project.objects.alive().filter(organization_id=organization_id)
 
-    alive_projects(org.pk)                                    # list of Project
-    alive_projects.page(org.pk, after=None, limit=51, newest_first=False)
+    live_projects(org.pk)                                    # list of Project
+    live_projects.page(org.pk, after=None, limit=51, newest_first=False)
 
 The builder's arguments must be `str` or `int` values that reach the SQL unchanged (equality and
 foreign-key filters): a lookup that rewrites its value (`__contains`, `__date`…) cannot be prepared,
 and the first call says so. Querysets with such filters (memory search) stay ordinary querysets.
+On PostgreSQL the database then prepares the statement too (server-side binding, qodex/settings.py).
+
+Hydrating rows reuses three pieces of Django's own `ModelIterable` that are not public API (the
+compiler's `klass_info`/`select`, `apply_converters`, `get_related_populators`); Django is pinned to
+5.2 LTS and tests/test_prepared.py checks the rows against the ordinary queryset's.
 """
 
 from __future__ import annotations
@@ -108,9 +113,9 @@ class Prepared(Generic[M]):
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
-        objects = []
         if compiled.converters:
             rows = compiled.compiler.apply_converters(rows, compiled.converters)
+        objects = []
         for row in rows:
             obj = self._model.from_db(alias, compiled.init_list, row[compiled.fields])
             for populator in compiled.related_populators:
@@ -136,7 +141,10 @@ class Prepared(Generic[M]):
                 "use an ordinary queryset for this query"
             )
         if compiler.annotation_col_map or queryset._known_related_objects:
-            raise NotPreparable(f"{self.__name__}: prepared queries do not support annotations")
+            raise NotPreparable(
+                f"{self.__name__}: build from a model's manager, without annotations "
+                "(`Model.objects.filter(...)`, not `instance.related_set`)"
+            )
         klass_info, select = compiler.klass_info, compiler.select
         first, last = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         return _Compiled(

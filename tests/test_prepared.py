@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import connection, connections
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from projects.models import ApiKey, Project
@@ -129,3 +130,12 @@ def test_each_thread_compiles_on_its_own_connection(two_orgs):
     thread.start()
     thread.join()
     assert seen == [True]  # a thread's connection never sees another thread's compiler
+
+
+def test_it_refuses_annotations(db):
+    @prepared
+    def with_member_counts(organization_id: int):
+        return Project.objects.filter(organization_id=organization_id).annotate(total=Count("members"))
+
+    with pytest.raises(NotPreparable, match="without annotations"):
+        with_member_counts(1)
