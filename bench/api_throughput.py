@@ -8,10 +8,10 @@ number of requests. Prints one JSON line:
 
     {"name": "api_list_vs_healthz", "ratio": …, "rps": …, "healthz_rps": …, …}
 
-The two run in alternating rounds (default 5 × 3 s each) and the median round's ratio is reported,
+The two run in alternating rounds (default 7 × 3 s each) and the median round's ratio is reported,
 with every round's ratio alongside.
 
-Usage: python bench/api_throughput.py [--rounds 5] [--seconds 3] [--workers 2] [--clients 4]
+Usage: python bench/api_throughput.py [--rounds 7] [--seconds 3] [--workers 2] [--clients 4]
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def measure_with_wrk(port: int, path: str, headers: dict[str, str], args) -> dic
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; the median counts")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds; the median counts")
     parser.add_argument("--max-requests", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=4)
