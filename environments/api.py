@@ -19,9 +19,8 @@ from pydantic import field_validator
 
 from environments.models import PLAIN_FIELDS, Environment
 from projects import audit
-from projects.api import sudo_required
-from projects.api_access import project_route
 from qodex import crypto
+from qodex.api_auth import project_route
 from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
 from qodex.prepared import prepared
@@ -193,7 +192,7 @@ def create_environment(request: HttpRequest, slug: str, payload: EnvironmentCrea
     changed = apply(request, environment, payload)
     save(request, environment)
     audit.record(
-        request,
+        request.auth,
         "environment.created",
         project=project,
         target=environment.name,
@@ -215,11 +214,11 @@ def get_one(request: HttpRequest, slug: str, environment_id: int):
 def update_environment(request: HttpRequest, slug: str, environment_id: int, payload: EnvironmentPatch):
     environment = get_environment(request, environment_id)
     if replaces_a_secret(payload):
-        sudo_required(request)
+        request.auth.require_sudo()
     changed = apply(request, environment, payload)
     save(request, environment)
     audit.record(
-        request,
+        request.auth,
         "environment.updated",
         project=request.project_access.project,
         target=environment.name,
@@ -233,6 +232,6 @@ def delete_environment(request: HttpRequest, slug: str, environment_id: int):
     environment = get_environment(request, environment_id)
     environment.delete()
     audit.record(
-        request, "environment.deleted", project=request.project_access.project, target=environment.name
+        request.auth, "environment.deleted", project=request.project_access.project, target=environment.name
     )
     return Status(204, None)

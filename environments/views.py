@@ -36,7 +36,7 @@ from environments.login import CaptureResult, LoginResult, capture_ui_login, che
 from environments.models import PRESETS, Environment
 from environments.rendering import UnknownVariables, preview
 from projects import audit
-from projects.access import ProjectAccess, project_view
+from projects.access import Actor, ProjectAccess, project_view
 from projects.models import Project, ProjectMember
 from qodex import crypto
 
@@ -117,7 +117,7 @@ def environment_new(request: HttpRequest, project: Project, access: ProjectAcces
             environment.updated_by = request.user
             if save_environment(form, environment):
                 audit.record(
-                    request,
+                    Actor.of(request),
                     "environment.created",
                     project=project,
                     target=environment.name,
@@ -202,7 +202,7 @@ def environment_detail(
         if save_environment(form, editing):
             if changed or not replaced:
                 audit.record(
-                    request,
+                    Actor.of(request),
                     "environment.updated",
                     project=project,
                     target=editing.name,
@@ -210,7 +210,7 @@ def environment_detail(
                 )
             if replaced:
                 audit.record(
-                    request,
+                    Actor.of(request),
                     "environment.secret_replaced",
                     project=project,
                     target=editing.name,
@@ -229,7 +229,7 @@ def environment_delete(
     if request.method == "POST":
         name = environment.name
         environment.delete()  # members who had it active fall back to none (SET_NULL)
-        audit.record(request, "environment.deleted", project=project, target=name)
+        audit.record(Actor.of(request), "environment.deleted", project=project, target=name)
         messages.success(request, f"Deleted {name}.")
         return redirect("projects:environments", slug=project.slug)
     in_use = ProjectMember.objects.filter(project=project, active_environment=environment).count()
@@ -282,7 +282,7 @@ def environment_import(request: HttpRequest, project: Project, access: ProjectAc
             secrets_form.add_error(None, "An environment with this name was just created; import again.")
         else:
             audit.record(
-                request,
+                Actor.of(request),
                 "environment.imported",
                 project=project,
                 target=candidate.name,
@@ -371,7 +371,7 @@ def environment_capture_login(
         )
     if result.ok:
         audit.record(
-            request,
+            Actor.of(request),
             "environment.login_captured",
             project=project,
             target=environment.name,

@@ -3,25 +3,18 @@ members and usage. Each route's first line, its `auth=`, says who may call it (p
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
-from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import AliasPath, StringConstraints, field_validator
 
-from accounts import sudo
-from projects import audit, invitations, onboarding
-from projects import members as member_changes
-from projects.api_access import org_route, project_route
-from projects.forms import grantable_roles
+from projects import doors
 from projects.models import ApiKey, Project, ProjectMember, validate_project_slug
-from projects.roles import Role
+from qodex.api_auth import org_route, project_route
 from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
 from qodex.prepared import prepared
@@ -30,16 +23,6 @@ from qodex.schemas import Out
 router = Router()
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-
-def sudo_required(request: HttpRequest) -> None:
-    """Sensitive actions by a session need a recent password confirmation (SPEC §11); keys are exempt."""
-    if request.auth.user is not None and not sudo.is_active(request):
-        raise ApiError(
-            403,
-            "sudo_required",
-            "Confirm your password at /accounts/confirm-password/ first, then try again within 30 minutes.",
-        )
 
 
 # --- the resolved project -------------------------------------------------------------------------------
@@ -109,20 +92,7 @@ def list_projects(request: HttpRequest, page: Query[PageParams]):
 
 @router.post("/org/projects", response={201: ProjectOut, **ERRORS}, auth=org_route(), tags=["org"])
 def create_project(request: HttpRequest, payload: ProjectCreate):
-    if payload.slug and Project.objects.filter(slug=payload.slug).exists():
-        raise ApiError(409, "slug_taken", f"The slug “{payload.slug}” is taken; pick another one.")
-    # The creator owns it: the signed-in user, or whoever created the key if still in the organization.
-    owner = request.auth.user
-    if owner is None:
-        creator = request.auth.api_key.created_by
-        in_org = creator is not None and request.organization.memberships.filter(user=creator).exists()
-        owner = creator if in_org else None
-    try:
-        project = onboarding.create_project(
-            owner, request.organization, payload.name, request, slug=payload.slug or ""
-        )
-    except IntegrityError:
-        raise ApiError(409, "slug_taken", "That slug was taken a moment ago; pick another one.") from None
+    project = doors.create_project(request.auth, request.organization, payload.name, slug=payload.slug or "")
     return Status(201, project)
 
 
@@ -138,39 +108,24 @@ def get_project(request: HttpRequest, project_id: str):
 )
 def update_project(request: HttpRequest, project_id: str, payload: ProjectUpdate):
     project = tenant_project(request, project_id)
-    if payload.name is not None:
-        project.rename(payload.name, request=request)
-    if payload.is_default is True and not project.is_default:
-        project.set_default(request=request)
-    elif payload.is_default is False and project.is_default:
+    if payload.is_default is False and project.is_default:
         raise ApiError(
             409,
             "default_project",
             "An organization always has a default project: make another project the default instead.",
         )
+    if payload.name is not None:
+        doors.rename_project(request.auth, project, payload.name)
+    if payload.is_default:
+        doors.make_default(request.auth, project)
     return project
 
 
 @router.delete("/org/projects/{project_id}", response={204: None, **ERRORS}, auth=org_route(), tags=["org"])
 def delete_project(request: HttpRequest, project_id: str):
     """Soft delete: the slug stays reserved, memories become org-wide, keys locked to it stop working."""
-    project = tenant_project(request, project_id)
-    user = request.auth.user
-    if user is not None and project.role_of(user) != Role.OWNER and not _owns_organization(request):
-        raise ApiError(403, "permission_denied", "Only an owner can delete a project.")
-    sudo_required(request)
-    if project.is_default:
-        raise ApiError(
-            409,
-            "default_project",
-            "This is the organization’s default project. Make another project the default first.",
-        )
-    project.soft_delete(request=request)
+    doors.delete_project(request.auth, tenant_project(request, project_id))
     return Status(204, None)
-
-
-def _owns_organization(request: HttpRequest) -> bool:
-    return request.organization.memberships.filter(user=request.auth.user, role="owner").exists()
 
 
 # --- /org/api-keys --------------------------------------------------------------------------------------
@@ -194,20 +149,11 @@ class ApiKeyCreated(ApiKeyOut):
 
 class ApiKeyCreate(Schema):
     name: Name
-    scope: Literal["read", "write"] = "read"
+    scope: Literal["read", "write", "admin"] = Field(
+        "read", description="`admin` keys are org-wide and act as owners; only org owners create them."
+    )
     project_id: str | None = Field(None, description="A `proj_` id: the key can reach only that project.")
-    expires_at: datetime | None = None
-
-    @field_validator("expires_at")
-    @classmethod
-    def _in_the_future(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if timezone.is_naive(value):
-            value = timezone.make_aware(value, timezone.utc)
-        if value <= timezone.now() + timedelta(seconds=1):
-            raise ValueError("Pick an expiry date in the future.")
-        return value
+    expires_at: datetime | None = Field(None, description="With a time zone: `2027-01-31T00:00:00Z`.")
 
 
 class ApiKeyPage(Out):
@@ -227,23 +173,14 @@ def list_api_keys(request: HttpRequest, page: Query[PageParams]):
 
 @router.post("/org/api-keys", response={201: ApiKeyCreated, **ERRORS}, auth=org_route(), tags=["org"])
 def create_api_key(request: HttpRequest, payload: ApiKeyCreate):
-    sudo_required(request)
     project = tenant_project(request, payload.project_id) if payload.project_id else None
-    key, raw = ApiKey.issue(
-        organization=request.organization,
-        project=project,
+    key, raw = doors.create_api_key(
+        request.auth,
+        request.organization,
         name=payload.name,
         scope=payload.scope,
-        expires_at=payload.expires_at,
-        created_by=request.auth.user or request.auth.api_key.created_by,
-    )
-    audit.record(
-        request,
-        "api_key.created",
         project=project,
-        organization=request.organization,
-        target=f"{key.name} ({key.prefix}…)",
-        details={"scope": key.scope, "prefix": key.prefix, "project": project.public_id if project else None},
+        expires_at=payload.expires_at,
     )
     key.key = raw
     return Status(201, key)
@@ -251,18 +188,12 @@ def create_api_key(request: HttpRequest, payload: ApiKeyCreate):
 
 @router.delete("/org/api-keys/{int:key_id}", response={204: None, **ERRORS}, auth=org_route(), tags=["org"])
 def revoke_api_key(request: HttpRequest, key_id: int):
-    key = ApiKey.objects.filter(organization=request.organization, pk=key_id).first()
+    key = (
+        ApiKey.objects.select_related("project").filter(organization=request.organization, pk=key_id).first()
+    )
     if key is None:
         raise ApiError(404, "api_key_not_found", "No API key with this id in this organization.")
-    if key.revoked_at is None:
-        key.revoke()
-        audit.record(
-            request,
-            "api_key.revoked",
-            project=key.project,
-            organization=request.organization,
-            target=f"{key.name} ({key.prefix}…)",
-        )
+    doors.revoke_api_key(request.auth, request.organization, key)
     return Status(204, None)
 
 
@@ -285,16 +216,6 @@ class MemberPage(Out):
 class InvitationCreate(Schema):
     email: str = Field(..., max_length=254)
     role: Literal["viewer", "member", "admin", "owner"] = "member"
-
-    @field_validator("email")
-    @classmethod
-    def _valid_email(cls, value: str) -> str:
-        value = value.strip()
-        try:
-            validate_email(value)
-        except DjangoValidationError:
-            raise ValueError("Enter a valid email address.") from None
-        return value
 
 
 class InvitationOut(Out):
@@ -323,13 +244,9 @@ def list_members(request: HttpRequest, slug: str, page: Query[PageParams]):
 )
 def invite_member(request: HttpRequest, slug: str, payload: InvitationCreate):
     """Invite someone by email; they join when they accept the link."""
-    access = request.project_access
-    if payload.role not in dict(grantable_roles(access.role)):
-        raise ApiError(403, "permission_denied", "Only an owner can invite another owner.")
-    if access.project.members.filter(user__email__iexact=payload.email).exists():
-        raise ApiError(409, "already_member", f"{payload.email} is already a member of this project.")
-    inviter = request.auth.user or request.auth.api_key.created_by
-    invitation = invitations.invite(request, access.project, payload.email, payload.role, inviter)
+    invitation = doors.invite_member(
+        request.auth, request.project_access.project, payload.email, payload.role
+    )
     return Status(201, invitation)
 
 
@@ -340,18 +257,31 @@ def invite_member(request: HttpRequest, slug: str, payload: InvitationCreate):
     tags=["members"],
 )
 def remove_member(request: HttpRequest, slug: str, member_id: int):
-    access = request.project_access
-    project = access.project
+    project = request.project_access.project
     member = project.members.select_related("user").filter(pk=member_id).first()
     if member is None:
         raise ApiError(404, "member_not_found", "No member with this id in this project.")
-    if member.role == Role.OWNER and not access.can("project:owner"):
-        raise ApiError(403, "permission_denied", "Only an owner can remove an owner.")
-    try:
-        member_changes.change(request, member, new_role=None)
-    except member_changes.LastOwner as refusal:
-        raise ApiError(409, "last_owner", refusal.message) from None
+    doors.remove_member(request.auth, project, member)
     return Status(204, None)
+
+
+class MemberUpdate(Schema):
+    role: Literal["viewer", "member", "admin", "owner"]
+
+
+@router.patch(
+    "/p/{slug}/members/{int:member_id}",
+    response={200: MemberOut, **ERRORS},
+    auth=project_route(write="project:admin"),
+    tags=["members"],
+)
+def change_member(request: HttpRequest, slug: str, member_id: int, payload: MemberUpdate):
+    """Change a member's role; granting or changing the owner role is for owners in sudo mode."""
+    project = request.project_access.project
+    member = project.members.select_related("user").filter(pk=member_id).first()
+    if member is None:
+        raise ApiError(404, "member_not_found", "No member with this id in this project.")
+    return doors.change_member_role(request.auth, project, member, payload.role)
 
 
 # --- /p/<slug>/usage ------------------------------------------------------------------------------------

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import AliasPath, StringConstraints
 
-from projects.api_access import project_route
+from projects import doors
 from projects.models import Memory, MemoryQuerySet
+from qodex.api_auth import project_route
 from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
 from qodex.schemas import Out
@@ -89,32 +89,25 @@ def list_memories(request: HttpRequest, filters: MemoryFilters):
     return paginate(memories, filters)
 
 
-def create_memory(request: HttpRequest, payload: MemoryCreate):
+def target(request: HttpRequest):
+    """What the memory doors act on: the project, or the organization for org-wide memories."""
     access = request.project_access
-    try:
-        memory = Memory.objects.add(
-            project=access.project if access else None,
-            organization=None if access else request.organization,
-            content=payload.content,
-            metadata=payload.metadata,
-            created_by=request.auth.user,
-        )
-    except DjangoValidationError:
-        raise ApiError(404, "project_not_found", "This project was deleted.") from None
+    return access.project if access is not None else request.organization
+
+
+def create_memory(request: HttpRequest, payload: MemoryCreate):
+    memory = doors.add_memory(request.auth, target(request), payload.content, payload.metadata)
     return Status(201, memory)
 
 
 def update_memory(request: HttpRequest, memory: Memory, payload: MemoryUpdate):
-    if payload.content is not None:
-        memory.content = payload.content
-    if payload.metadata is not None:
-        memory.metadata = payload.metadata
-    memory.save(update_fields=["content", "metadata", "updated_at"])
-    return memory
+    return doors.update_memory(
+        request.auth, target(request), memory, content=payload.content, metadata=payload.metadata
+    )
 
 
 def delete_memory(request: HttpRequest, memory: Memory):
-    memory.delete()
+    doors.delete_memory(request.auth, target(request), memory)
     return Status(204, None)
 
 

@@ -1,12 +1,10 @@
-"""Accepting invitations, from the link page, from sign-up through the link, or from verification."""
+"""The invitation link kept across sign-up and login, and accepting it (the door is projects.doors)."""
 
 from __future__ import annotations
 
-from django.urls import reverse
-
-from projects import audit
+from projects import doors
+from projects.access import Actor
 from projects.models import Invitation, Project
-from qodex import emails
 
 SESSION_KEY = "invitation_token"
 
@@ -28,37 +26,7 @@ def from_session(request) -> Invitation | None:
 
 
 def accept(request, invitation: Invitation, user) -> Project:
-    member = invitation.accept(user)
+    """Accept on behalf of `user` (just signed up, verified or logged in) through the door."""
+    doors.accept_invitation(Actor.person_at(request, user), invitation)
     request.session.pop(SESSION_KEY, None)
-    audit.record(
-        request,
-        "invitation.accepted",
-        project=invitation.project,
-        actor=user,
-        target=user.email,
-        details={"role": member.role, "invited_email": invitation.email},
-    )
     return invitation.project
-
-
-def send(request, invitation: Invitation, token: str) -> None:
-    """Email the invitation link (pages and the API both invite through here)."""
-    link = request.build_absolute_uri(reverse("invitation", args=[token]))
-    emails.send(
-        "invitation",
-        invitation.email,
-        {
-            "invitation": invitation,
-            "project": invitation.project,
-            "inviter": invitation.invited_by,
-            "link": link,
-        },
-    )
-
-
-def invite(request, project: Project, email: str, role: str, invited_by) -> Invitation:
-    """Invite `email` (or refresh their pending invitation), email the link and record it: pages and API."""
-    invitation, token = project.invite(email, role, invited_by)
-    send(request, invitation, token)
-    audit.record(request, "member.invited", project=project, target=invitation.email, details={"role": role})
-    return invitation

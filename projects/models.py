@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import hash_token
-from projects.roles import Role, at_least, highest
+from projects.roles import ORG_ROLE_GRANTS, Role, at_least
 from qodex.prepared import prepared
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
@@ -109,13 +109,10 @@ class OrgMembership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} ({self.role})"
 
-    @property
-    def administers(self) -> bool:
-        """Org owners and admins act as admins on every project of the organization."""
-        return self.role in (self.OrgRole.OWNER, self.OrgRole.ADMIN)
 
-
-ORG_ADMIN_ROLES = (OrgMembership.OrgRole.OWNER, OrgMembership.OrgRole.ADMIN)
+# The org roles that reach every project of the organization (projects.roles.ORG_ROLE_GRANTS), for the
+# queries that list reachable projects.
+ORG_ADMIN_ROLES = tuple(ORG_ROLE_GRANTS)
 
 
 class ProjectQuerySet(models.QuerySet):
@@ -175,45 +172,25 @@ class Project(models.Model):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
-    def role_of(self, user) -> Role | None:
-        """The effective role of `user` here: their membership, raised to admin for org owners/admins."""
-        if not user.is_authenticated:
-            return None
-        member = self.members.filter(user=user).values_list("role", flat=True).first()
-        org_admin = self.organization.memberships.filter(user=user, role__in=ORG_ADMIN_ROLES).exists()
-        return highest(member, Role.ADMIN if org_admin else None)
-
     def owners(self) -> models.QuerySet[ProjectMember]:
         return self.members.filter(role=Role.OWNER)
 
-    # The settings changes below are made from the pages and the API alike; each writes its audit event
-    # here so neither caller can forget it. (`audit` imports this module, hence the local imports.)
+    # Data changes only: permission, sudo and the audit event are the doors' (projects/doors.py).
 
-    @transaction.atomic
-    def rename(self, name: str, *, request=None) -> None:
-        from projects import audit
-
-        if name == self.name:
-            return
-        old, self.name = self.name, name
+    def rename(self, name: str) -> None:
+        self.name = name
         self.save(update_fields=["name"])
-        audit.record(request, "project.renamed", project=self, target=name, details={"from": old, "to": name})
 
-    @transaction.atomic
-    def set_default(self, *, request=None) -> None:
-        from projects import audit
-
+    def set_default(self) -> None:
+        """Move the organization's default flag here (the caller's transaction keeps it exactly one)."""
         Project.objects.filter(organization=self.organization, is_default=True).exclude(pk=self.pk).update(
             is_default=False
         )
         self.is_default = True
         self.save(update_fields=["is_default"])
-        audit.record(request, "project.default_changed", project=self, target=self.name)
 
     @transaction.atomic
-    def soft_delete(self, *, request=None) -> None:
-        from projects import audit
-
+    def soft_delete(self) -> None:
         if self.is_default:
             raise ValidationError("The default project can’t be deleted while it is the default.")
         self.deleted_at = timezone.now()
@@ -223,7 +200,6 @@ class Project(models.Model):
         self.save(update_fields=["deleted_at", "memory_count"])
         # Memories become org-wide (SPEC §2).
         Memory.objects.filter(project=self).update(project=None, updated_at=timezone.now())
-        audit.record(request, "project.deleted", project=self, target=self.name)
 
     def invite(self, email: str, role: str, invited_by) -> tuple[Invitation, str]:
         """Create (or refresh) the pending invitation for `email`; return it and the token for the link."""
@@ -284,6 +260,14 @@ class InvitationQuerySet(models.QuerySet):
             .first()
         )
 
+    def replaced_by_token(self, token: str) -> Invitation | None:
+        """The invitation whose earlier link this was, before a resend replaced it."""
+        return (
+            self.select_related("project__organization")
+            .filter(replaced_tokens__token_hash=hash_token(token))
+            .first()
+        )
+
 
 class Invitation(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
@@ -319,8 +303,9 @@ class Invitation(models.Model):
         return "expired" if self.is_expired else "pending"
 
     def refresh_token(self) -> str:
-        """Resend: a fresh token (the old link stops working) and a fresh 7-day expiry."""
+        """Resend: a fresh token and a fresh 7-day expiry; the old link stops working and says why."""
         token = secrets.token_urlsafe(32)
+        ReplacedInvitationToken.objects.create(invitation=self, token_hash=self.token_hash)
         self.token_hash = hash_token(token)
         self.expires_at = invitation_expiry()
         self.save(update_fields=["token_hash", "expires_at", "role", "invited_by"])
@@ -343,6 +328,16 @@ class Invitation(models.Model):
         return member
 
 
+class ReplacedInvitationToken(models.Model):
+    """The hash of an invitation link a resend replaced, so that link can say so instead of "not valid"."""
+
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="replaced_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return f"replaced link of {self.invitation}"
+
+
 API_KEY_PREFIX = "qdx_"
 API_KEY_RE = re.compile(r"^qdx_[A-Za-z0-9_-]{40}$")
 
@@ -363,11 +358,10 @@ class ApiKey(models.Model):
     class Scope(models.TextChoices):
         READ = "read", "Read"
         WRITE = "write", "Write"
+        ADMIN = "admin", "Admin"  # org-wide keys only: acts as an owner (SPEC §3)
 
     # "qdx_" + 8 characters: enough to find the row, too little to guess the rest; shown in lists.
     PREFIX_LENGTH = 12
-    # Roles are data: a key acts with the role its scope maps to (read → viewer, write → admin).
-    ROLE_FOR_SCOPE = {Scope.READ: Role.VIEWER, Scope.WRITE: Role.ADMIN}
     LAST_USED_RESOLUTION = timedelta(minutes=1)
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
@@ -391,6 +385,11 @@ class ApiKey(models.Model):
 
     class Meta:
         db_table = "project_api_keys"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(scope="admin") | Q(project__isnull=True), name="admin_keys_are_org_wide"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -451,10 +450,6 @@ class ApiKey(models.Model):
             return "project_deleted"
         return "expired" if self.is_expired else "active"
 
-    @property
-    def role(self) -> Role:
-        return self.ROLE_FOR_SCOPE[self.Scope(self.scope)]
-
     def touch(self) -> None:
         """Record a use at most once a minute per key: a write per request would serialize busy CI."""
         now = timezone.now()
@@ -467,10 +462,13 @@ class ApiKey(models.Model):
         ).update(last_used_at=now)
         self.last_used_at = now
 
-    def revoke(self) -> None:
-        if self.revoked_at is None:
-            self.revoked_at = timezone.now()
-            self.save(update_fields=["revoked_at"])
+    def revoke(self) -> bool:
+        """Revoke; False when it already was."""
+        if self.revoked_at is not None:
+            return False
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])
+        return True
 
 
 @prepared

@@ -6,21 +6,17 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts import sudo
 from accounts.models import User
-from projects import audit, invitations, onboarding
-from projects import members as member_changes
-from projects.access import ProjectAccess, project_view
+from projects import doors, invitations
+from projects.access import Actor, ProjectAccess, project_view
 from projects.forms import (
     ApiKeyCreateForm,
     InviteForm,
@@ -30,6 +26,7 @@ from projects.forms import (
     ProjectRenameForm,
     grantable_roles,
 )
+from projects.middleware import last_project_id
 from projects.models import (
     ORG_ADMIN_ROLES,
     ApiKey,
@@ -38,9 +35,8 @@ from projects.models import (
     Memory,
     Organization,
     Project,
-    ProjectMember,
 )
-from projects.roles import Role
+from qodex.doors import Conflict, Invalid, show_on_form
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -49,8 +45,8 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(request, "landing.html")
     reachable = Project.objects.for_user(request.user)
     project = None
-    if request.user.last_project_id:
-        project = reachable.filter(pk=request.user.last_project_id).first()
+    if last := last_project_id(request):
+        project = reachable.filter(pk=last).first()
     project = project or reachable.order_by("-is_default", "created_at").first()
     if project is None:
         return redirect("project_new")
@@ -59,33 +55,39 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def project_new(request: HttpRequest) -> HttpResponse:
+    """A new project in an organization the user administers; with none, in a new organization of theirs."""
     organizations = Organization.objects.filter(
         memberships__user=request.user, memberships__role__in=ORG_ADMIN_ROLES
     ).order_by("name")
+    chosen = request.GET.get("organization")
     form = ProjectCreateForm(
         organizations,
         request.POST or None,
-        initial={"organization": getattr(organizations.first(), "pk", None)},
+        initial={"organization": chosen if chosen else getattr(organizations.first(), "pk", None)},
     )
     if request.method == "POST" and form.is_valid():
+        actor = Actor.of(request)
         organization = form.cleaned_data["organization"] or organizations.first()
-        if organization is None:
-            # Someone who joined only through invitations gets an organization of their own here.
-            with transaction.atomic():
-                project = onboarding.create_workspace(request.user, request)
-                project.name = form.cleaned_data["name"]
-                project.save(update_fields=["name"])
+        try:
+            if organization is None:
+                project = doors.create_workspace(actor, form.cleaned_data["name"])
+            else:
+                project = doors.create_project(actor, organization, form.cleaned_data["name"])
+        except Invalid as refusal:
+            show_on_form(form, refusal)
         else:
-            project = onboarding.create_project(
-                request.user, organization, form.cleaned_data["name"], request
-            )
-        messages.success(request, f"Created {project.name}.")
-        return redirect("projects:overview", slug=project.slug)
-    return render(request, "projects/new.html", {"form": form})
+            messages.success(request, f"Created {project.name} in {project.organization.name}.")
+            return redirect("projects:overview", slug=project.slug)
+    context = {"form": form, "organizations": organizations}
+    return render(request, "projects/new.html", context, status=400 if request.method == "POST" else 200)
 
 
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     invitation = Invitation.objects.by_token(token)
+    if invitation is None:
+        replaced = Invitation.objects.replaced_by_token(token)
+        if replaced is not None and not replaced.project.is_deleted:
+            return render(request, "projects/invitation.html", {"replaced": replaced}, status=410)
     if invitation is None or invitation.project.is_deleted:
         return render(request, "projects/invitation.html", {"invitation": None}, status=404)
     if invitation.status != "pending":
@@ -136,28 +138,22 @@ def memory(request: HttpRequest, project: Project, access: ProjectAccess) -> Htt
     """The project's knowledge: list and search; members add, edit and delete (SPEC §9)."""
     form = MemoryForm()
     if request.method == "POST":
+        actor = Actor.of(request)
         action = request.POST.get("action")
         if action == "add":
             form = MemoryForm(request.POST)
             if form.is_valid():
-                Memory.objects.add(
-                    project=project, content=form.cleaned_data["content"], created_by=request.user
-                )
+                doors.add_memory(actor, project, form.cleaned_data["content"])
                 messages.success(request, "Memory added.")
                 return redirect("projects:memory", slug=project.slug)
         elif action in ("edit", "delete"):
             item = get_object_or_404(Memory.objects.for_project(project), pk=posted_id(request, "memory_id"))
             if action == "delete":
-                item.delete()
+                doors.delete_memory(actor, project, item)
                 messages.success(request, "Memory deleted.")
-                return redirect("projects:memory", slug=project.slug)
-            edit = MemoryForm(request.POST)
-            if edit.is_valid():
-                item.content = edit.cleaned_data["content"]
-                item.save(update_fields=["content", "updated_at"])
-                messages.success(request, "Memory updated.")
             else:
-                messages.error(request, "A memory needs some text (at most 20,000 characters).")
+                doors.update_memory(actor, project, item, content=request.POST.get("content", ""))
+                messages.success(request, "Memory updated.")
             return redirect("projects:memory", slug=project.slug)
         else:
             messages.error(request, "Unknown action.")
@@ -181,32 +177,34 @@ def settings(request: HttpRequest, project: Project, access: ProjectAccess) -> H
         rename_form.fields["name"].disabled = True
     delete_form = ProjectDeleteForm(project, request.user, needs_password)
     if request.method == "POST":
+        actor = Actor.of(request)
         action = request.POST.get("action")
         if action == "rename":
             rename_form = ProjectRenameForm(request.POST)
             if rename_form.is_valid():
-                project.rename(rename_form.cleaned_data["name"], request=request)
+                doors.rename_project(actor, project, rename_form.cleaned_data["name"])
                 messages.success(request, "Project renamed.")
                 return redirect("projects:settings", slug=project.slug)
         elif action == "make_default":
-            project.set_default(request=request)
+            doors.make_default(actor, project)
             messages.success(
                 request, f"{project.name} is now the default project of {project.organization.name}."
             )
             return redirect("projects:settings", slug=project.slug)
         elif action == "delete":
-            if not access.can("project:owner"):
-                raise PermissionDenied("Only an owner can delete the project.")
+            actor.require(project, "project:owner")
             delete_form = ProjectDeleteForm(project, request.user, needs_password, request.POST)
-            if project.is_default:
-                delete_form.add_error(
-                    None, "This is the organization’s default project. Make another one default first."
-                )
-            elif delete_form.is_valid():
-                sudo.confirm(request)
-                project.soft_delete(request=request)
-                messages.success(request, f"Deleted {project.name}.")
-                return redirect("home")
+            if delete_form.is_valid():
+                if needs_password:  # the form just checked the password: that is a confirmation
+                    sudo.confirm(request)
+                    actor.sudo = True
+                try:
+                    doors.delete_project(actor, project)
+                except Conflict as refusal:
+                    delete_form.add_error(None, refusal.message)
+                else:
+                    messages.success(request, f"Deleted {project.name}.")
+                    return redirect("home")
         else:
             messages.error(request, "Unknown action.")
     return render(
@@ -229,23 +227,46 @@ def posted_id(request: HttpRequest, name: str) -> int:
 def members(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
     invite_form = InviteForm(project, access.role)
     if request.method == "POST":
+        actor = Actor.of(request)
         action = request.POST.get("action")
         if action == "invite":
             invite_form = InviteForm(project, access.role, request.POST)
             if invite_form.is_valid():
-                invitation = invitations.invite(
-                    request,
-                    project,
-                    invite_form.cleaned_data["email"],
-                    invite_form.cleaned_data["role"],
-                    request.user,
-                )
-                messages.success(request, f"Invitation sent to {invitation.email}.")
-                return redirect("projects:members", slug=project.slug)
+                try:
+                    invitation = doors.invite_member(
+                        actor, project, invite_form.cleaned_data["email"], invite_form.cleaned_data["role"]
+                    )
+                except (Invalid, Conflict) as refusal:
+                    show_on_form(invite_form, refusal, field="email")
+                else:
+                    messages.success(request, f"Invitation sent to {invitation.email}.")
+                    return redirect("projects:members", slug=project.slug)
         elif action in ("change_role", "remove"):
-            return _change_member(request, project, access, action)
+            member = get_object_or_404(
+                project.members.select_related("user"), pk=posted_id(request, "member_id")
+            )
+            if action == "remove":
+                doors.remove_member(actor, project, member)
+                messages.success(request, f"Removed {member.user.email}.")
+            else:
+                before = member.role
+                doors.change_member_role(actor, project, member, request.POST.get("role", ""))
+                if member.role != before:
+                    messages.success(
+                        request, f"{member.user.email} is now {member.get_role_display().lower()}."
+                    )
+            return redirect("projects:members", slug=project.slug)
         elif action in ("resend", "revoke"):
-            return _change_invitation(request, project, action)
+            invitation = get_object_or_404(
+                project.invitations.pending(), pk=posted_id(request, "invitation_id")
+            )
+            if action == "resend":
+                doors.resend_invitation(actor, project, invitation)
+                messages.success(request, f"Sent a fresh invitation to {invitation.email}.")
+            else:
+                doors.revoke_invitation(actor, project, invitation)
+                messages.success(request, f"Revoked the invitation for {invitation.email}.")
+            return redirect("projects:members", slug=project.slug)
         else:
             messages.error(request, "Unknown action.")
     context = {
@@ -257,50 +278,36 @@ def members(request: HttpRequest, project: Project, access: ProjectAccess) -> Ht
     return render(request, "projects/members.html", context, status=400 if request.method == "POST" else 200)
 
 
-def _change_member(
-    request: HttpRequest, project: Project, access: ProjectAccess, action: str
-) -> HttpResponse:
-    member = get_object_or_404(
-        ProjectMember.objects.select_related("user"), project=project, pk=posted_id(request, "member_id")
-    )
-    back = redirect("projects:members", slug=project.slug)
-    new_role = request.POST.get("role", "")
-    if action == "change_role" and new_role not in Role.values:
-        messages.error(request, "Pick one of the listed roles.")
-        return back
-    touches_owner = member.role == Role.OWNER or new_role == Role.OWNER
-    if touches_owner:
-        if not access.can("project:owner"):
-            raise PermissionDenied("Only an owner can change an owner.")
-        if not sudo.is_active(request):
-            messages.info(request, "Confirm your password to change an owner.")
-            return redirect(f"{reverse('accounts:confirm_password')}?next={request.path}")
-    unchanged = action == "change_role" and new_role == member.role
+NEW_KEY_SESSION = "new_api_key"
+
+
+def key_form_post(request: HttpRequest, organization: Organization, form, *, project=None) -> str | None:
+    """Create a key from a posted form through the door; the raw key waits in the session for the page
+    the browser is redirected to (post/redirect/get: a refresh never makes a second key)."""
+    if not form.is_valid():
+        return None
+    days = form.cleaned_data["expires_in"]
     try:
-        member_changes.change(request, member, new_role=None if action == "remove" else new_role)
-    except member_changes.LastOwner as refusal:
-        messages.error(request, refusal.message)
-        return back
-    if action == "remove":
-        messages.success(request, f"Removed {member.user.email}.")
-    elif not unchanged:
-        messages.success(request, f"{member.user.email} is now {member.get_role_display().lower()}.")
-    return back
+        key, raw = doors.create_api_key(
+            Actor.of(request),
+            organization,
+            project=project,
+            name=form.cleaned_data["name"],
+            scope=form.cleaned_data["scope"],
+            expires_at=timezone.now() + timedelta(days=int(days)) if days else None,
+        )
+    except Invalid as refusal:
+        show_on_form(form, refusal)
+        return None
+    request.session[NEW_KEY_SESSION] = raw
+    return raw
 
 
-def _change_invitation(request: HttpRequest, project: Project, action: str) -> HttpResponse:
-    invitation = get_object_or_404(project.invitations.pending(), pk=posted_id(request, "invitation_id"))
-    if action == "resend":
-        token = invitation.refresh_token()
-        invitations.send(request, invitation, token)
-        audit.record(request, "invitation.resent", project=project, target=invitation.email)
-        messages.success(request, f"Sent a fresh invitation to {invitation.email}.")
-    else:
-        invitation.revoked_at = timezone.now()
-        invitation.save(update_fields=["revoked_at"])
-        audit.record(request, "invitation.revoked", project=project, target=invitation.email)
-        messages.success(request, f"Revoked the invitation for {invitation.email}.")
-    return redirect("projects:members", slug=project.slug)
+def shown_once(request: HttpRequest, response_context: dict) -> bool:
+    """Move a just-created raw key from the session into the page: it is shown exactly once."""
+    raw = request.session.pop(NEW_KEY_SESSION, None)
+    response_context["new_key"] = raw
+    return raw is not None
 
 
 # Everyone reads every project page (SPEC §3; the list shows prefixes only); admins manage keys.
@@ -308,52 +315,32 @@ def _change_invitation(request: HttpRequest, project: Project, action: str) -> H
 def api_keys(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
     """Project-locked keys for CI: created here (shown once), listed by prefix, revoked."""
     form = ApiKeyCreateForm()
-    new_key = None
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "create":
-            if not sudo.is_active(request):
-                messages.info(request, "Confirm your password to create an API key.")
-                return redirect(f"{reverse('accounts:confirm_password')}?next={request.path}")
             form = ApiKeyCreateForm(request.POST)
-            if form.is_valid():
-                days = form.cleaned_data["expires_in"]
-                key, new_key = ApiKey.issue(
-                    organization=project.organization,
-                    project=project,
-                    name=form.cleaned_data["name"],
-                    scope=form.cleaned_data["scope"],
-                    expires_at=timezone.now() + timedelta(days=int(days)) if days else None,
-                    created_by=request.user,
-                )
-                audit.record(
-                    request,
-                    "api_key.created",
-                    project=project,
-                    target=str(key),
-                    details={"scope": key.scope, "prefix": key.prefix},
-                )
-                form = ApiKeyCreateForm()
+            if key_form_post(request, project.organization, form, project=project):
+                return redirect("projects:api_keys", slug=project.slug)
         elif action == "revoke":
             key = get_object_or_404(
                 ApiKey.objects.active().filter(project=project), pk=posted_id(request, "key_id")
             )
-            key.revoke()
-            audit.record(request, "api_key.revoked", project=project, target=str(key))
+            doors.revoke_api_key(Actor.of(request), project.organization, key)
             messages.success(request, f"Revoked {key.name}. Requests with it now get 401.")
             return redirect("projects:api_keys", slug=project.slug)
         else:
             messages.error(request, "Unknown action.")
     context = {
         "form": form,
-        "new_key": new_key,
         "keys": ApiKey.objects.active().filter(project=project).select_related("created_by").order_by("-pk"),
         "api_url": request.build_absolute_uri("/api/v1/project"),
         "sudo_active": sudo.is_active(request),
     }
-    failed = request.method == "POST" and new_key is None
-    response = render(request, "projects/api_keys.html", context, status=400 if failed else 200)
-    if new_key:
+    fresh = shown_once(request, context)
+    response = render(
+        request, "projects/api_keys.html", context, status=400 if request.method == "POST" else 200
+    )
+    if fresh:
         response["Cache-Control"] = "no-store"  # the one page that shows the key: never cached
     return response
 

@@ -1,7 +1,7 @@
 """The JSON API root (SPEC §5): `/api/v1/`, OpenAPI at `/api/v1/openapi.json`, docs at `/api/v1/docs`.
 
 Routes live next to their app (projects/api.py, environments/api.py…) and are mounted here. Every route
-declares its `auth=` from projects.api_access; the default below only authenticates.
+declares its `auth=` from qodex.api_auth; the default below only authenticates.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import codes_4xx
 from pydantic import ConfigDict, Field
 
+from qodex.doors import Refused
 from qodex.schemas import Out
 
 API_PREFIX = "/api/"
@@ -58,15 +59,11 @@ class ErrorOut(Out):
 ERRORS = {code: ErrorOut for code in codes_4xx}
 
 
-class ApiError(Exception):
-    """A refusal with a status, a snake_case code and a sentence for people."""
+class ApiError(Refused):
+    """A refusal raised by the API's own plumbing (auth, resolution), in the order HTTP reads it."""
 
     def __init__(self, status: int, code: str, message: str, *, fields: dict[str, list[str]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.fields = fields
+        super().__init__(message, code=code, status=status, fields=fields)
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -110,7 +107,8 @@ def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
 def install(api) -> None:
     """Register the handlers that give every ninja-side error the SPEC shape."""
 
-    def on_api_error(request, exc: ApiError):
+    def on_refused(request, exc: Refused):
+        # A door's refusal (qodex.doors) or the plumbing's ApiError: the same shape.
         return error_response(exc.status, exc.code, exc.message, exc.fields)
 
     def on_validation(request, exc: NinjaValidationError):
@@ -142,7 +140,7 @@ def install(api) -> None:
             "A value can’t be stored: it contains a NUL character or a number out of range.",
         )
 
-    api.add_exception_handler(ApiError, on_api_error)
+    api.add_exception_handler(Refused, on_refused)
     api.add_exception_handler(NinjaValidationError, on_validation)
     api.add_exception_handler(DjangoValidationError, on_django_validation)
     api.add_exception_handler(AuthenticationError, on_authentication)

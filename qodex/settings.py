@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "qodex.middleware.SecurityHeadersMiddleware",
     "accounts.middleware.VerifiedEmailRequiredMiddleware",
+    "qodex.doors.PageRefusals",
+    "projects.middleware.RememberLastProject",
 ]
 
 ROOT_URLCONF = "qodex.urls"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -24,7 +25,10 @@ def create(client, page, **fields):
 
 def test_an_admin_creates_a_key_shown_once_with_a_curl_line(cast, login, page):
     client = login(cast.admin)
-    response = create(client, page)
+    created = create(client, page)
+    # Post/redirect/get: refreshing the page that shows the key never creates a second one.
+    assert (created.status_code, created["Location"]) == (302, page)
+    response = client.get(page)
     assert response.status_code == 200
     html = response.content.decode()
     raw = KEY.search(html).group(0)
@@ -44,6 +48,7 @@ def test_an_admin_creates_a_key_shown_once_with_a_curl_line(cast, login, page):
     listed = client.get(page).content.decode()
     assert raw not in listed
     assert key.prefix in listed
+    assert ApiKey.objects.count() == 1
     assert AuditEvent.objects.filter(project=cast.project, action="api_key.created").exists()
 
 
@@ -52,7 +57,7 @@ def test_creating_a_key_needs_sudo_mode(cast, login, page):
     expire_sudo(client)
     response = client.post(page, {"action": "create", "name": "CI", "scope": "read"})
     assert response.status_code == 302
-    assert response["Location"] == f"/accounts/confirm-password/?next={page}"
+    assert response["Location"] == f"/accounts/confirm-password/?next={quote(page, safe='')}"
     assert not ApiKey.objects.exists()
 
 

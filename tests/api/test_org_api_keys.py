@@ -49,7 +49,8 @@ def test_a_project_locked_key_reaches_only_its_project(cast, api):
     [
         ({"name": "x", "project_id": "proj_0000000000000000"}, 404, "project_not_found"),
         ({"name": "x", "project_id": "nope"}, 404, "project_not_found"),
-        ({"name": "x", "scope": "admin"}, 422, "validation_failed"),
+        ({"name": "x", "scope": "owner"}, 422, "validation_failed"),
+        ({"name": "x", "scope": "admin"}, 403, "permission_denied"),  # a key never mints an admin key
         ({"name": ""}, 422, "validation_failed"),
         ({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}, 422, "validation_failed"),
         ({"name": "x", "expires_at": "tomorrow"}, 422, "validation_failed"),

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from projects.access import Actor
 from projects.models import AuditEvent, Memory, Project
 from projects.roles import Role
 from tests.api.conftest import ApiClient, error_code, expire_sudo, set_sudo
@@ -48,7 +49,7 @@ def test_it_creates_a_project_with_a_fresh_id(cast, api):
     project = Project.objects.get(public_id=body["id"])
     assert project.organization == cast.org
     # Created by a key: whoever created the key owns the project.
-    assert project.role_of(cast.owner) == Role.OWNER
+    assert Actor(user=cast.owner).role_on(project) == Role.OWNER
     assert AuditEvent.objects.filter(project=project, action="project.created").exists()
 
 
@@ -57,7 +58,7 @@ def test_a_key_whose_creator_left_the_organization_makes_no_owner(cast, make_key
     body = ApiClient(outsider_key).post(URL, json={"name": "Orphan"}).json()
     project = Project.objects.get(public_id=body["id"])
     assert not project.members.exists()
-    assert project.role_of(cast.owner) == Role.ADMIN  # org owners still administer it
+    assert Actor(user=cast.owner).role_on(project) == Role.OWNER  # org owners act as owners everywhere
 
 
 def test_a_slug_is_derived_from_the_name_when_missing(api):
@@ -121,7 +122,16 @@ def test_the_default_flag_cannot_be_switched_off_directly(cast, api):
     assert error_code(response) == "default_project"
 
 
-def test_delete_soft_deletes_and_moves_memories_to_org_wide(cast, api):
+def test_a_write_key_acts_as_an_admin_and_cannot_delete_a_project(cast, api):
+    project = make_project(cast.org, "Kept")
+    response = api.delete(f"{URL}/{project.public_id}")
+    assert (response.status_code, error_code(response)) == (403, "insufficient_scope")
+    project.refresh_from_db()
+    assert project.deleted_at is None
+
+
+def test_delete_soft_deletes_and_moves_memories_to_org_wide(cast, make_key):
+    api = ApiClient(make_key(scope="admin"))
     project = make_project(cast.org, "Doomed")
     memory = Memory.objects.add(project=project, content="Staging resets nightly")
     response = api.delete(f"{URL}/{project.public_id}")
@@ -136,8 +146,8 @@ def test_delete_soft_deletes_and_moves_memories_to_org_wide(cast, api):
     assert AuditEvent.objects.filter(project=project, action="project.deleted").exists()
 
 
-def test_the_default_project_cannot_be_deleted(cast, api):
-    response = api.delete(f"{URL}/{cast.project.public_id}")
+def test_the_default_project_cannot_be_deleted(cast, make_key):
+    response = ApiClient(make_key(scope="admin")).delete(f"{URL}/{cast.project.public_id}")
     assert response.status_code == 409
     assert error_code(response) == "default_project"
 
@@ -157,4 +167,4 @@ def test_a_session_org_owner_creates_projects_it_then_owns(cast, client):
     client.force_login(cast.owner)
     response = client.post(URL, {"name": "From session"}, content_type="application/json")
     assert response.status_code == 201
-    assert Project.objects.get(public_id=response.json()["id"]).role_of(cast.owner) == Role.OWNER
+    assert Actor(user=cast.owner).role_on(Project.objects.get(public_id=response.json()["id"])) == Role.OWNER

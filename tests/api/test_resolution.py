@@ -1,6 +1,6 @@
 """SPEC §5 project resolution, row by row: every rule, for org-wide keys, locked keys and sessions.
 
-The table runs through `projects.resolution.resolve_project` itself (both the routes that require a
+The table runs through `qodex.api_auth.resolve_project` itself (both the routes that require a
 project and those that fall back to the default), and the rows that require one also through HTTP.
 """
 
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import pytest
 from django.test import RequestFactory
 
+from projects.access import Actor
 from projects.models import ApiKey, Project
-from projects.resolution import resolve_project
 from projects.roles import Role
-from qodex.api_auth import Caller
+from qodex.api_auth import resolve_project
 from qodex.api_errors import ApiError
 from tests.api.conftest import ApiClient
 from tests.factories import add_member, make_project, make_user
@@ -116,10 +116,10 @@ def org_header(world: World, name: str | None) -> str | None:
     return name
 
 
-def caller(world: World, credential: str) -> Caller:
+def caller(world: World, credential: str) -> Actor:
     if credential in world.keys:
-        return Caller(api_key=ApiKey.find(world.keys[credential]))
-    return Caller(user=world.users[credential])
+        return Actor(api_key=ApiKey.find(world.keys[credential]))
+    return Actor(user=world.users[credential])
 
 
 def headers(world: World, project: str | None, org: str | None) -> dict[str, str]:

@@ -94,7 +94,9 @@ def test_resend_issues_a_fresh_token_and_the_old_link_stops_working(cast, login,
     )
     new = link(mailoutbox[1])
     assert new != old
-    assert client.get(old).status_code == 404
+    replaced = client.get(old)
+    assert replaced.status_code == 410
+    assert "replaced by a newer invitation" in replaced.content.decode()
     invitation.refresh_from_db()
     assert invitation.status == "pending"
     assert AuditEvent.objects.filter(action="invitation.resent").exists()

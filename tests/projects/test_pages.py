@@ -121,7 +121,7 @@ def test_new_project_refuses_an_organization_the_user_does_not_administer(cast, 
     client.force_login(cast.owner)
     foreign_org = cast.other_project.organization
     response = client.post("/projects/new/", {"name": "Sneaky", "organization": foreign_org.pk})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not Project.objects.filter(name="Sneaky").exists()
 
 
@@ -137,7 +137,7 @@ def test_new_project_for_someone_without_an_organization_creates_one(db, client)
 def test_new_project_needs_a_name(cast, client):
     client.force_login(cast.owner)
     response = client.post("/projects/new/", {"name": "   "})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert (
         "This field is required" in response.content.decode()
         or "Give the project a name" in response.content.decode()
