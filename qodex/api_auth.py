@@ -219,7 +219,7 @@ def resolve_project(request: HttpRequest, *, slug: str | None = None, required: 
 # --- 3. may they: the route policies ------------------------------------------------------------------
 
 
-def _scope_for(request: HttpRequest, read: str, write: str) -> str:
+def _scope_for(request: HttpRequest, read: str, write: str | None) -> str | None:
     return read if request.method in SAFE_METHODS else write
 
 
@@ -260,13 +260,18 @@ def _org_target(request: HttpRequest, actor: Actor, read: str, write: str) -> Or
             "organization routes need an org-wide key.",
         )
     tenant = active_tenant(request)
-    actor.require(tenant, _scope_for(request, read, write))
+    if scope := _scope_for(request, read, write):
+        actor.require(tenant, scope)
     return tenant
 
 
-def org_route(*, read: str = "org:read", write: str = "org:admin") -> list:
-    """`auth=` for `/org/…` routes: the tenant, with the caller's organization role (org-wide keys and
-    org owners/admins)."""
+def org_route(*, read: str = "org:read", write: str | None = None) -> list:
+    """`auth=` for `/org/…` routes: the tenant (org-wide keys and sessions; a locked key is refused).
+
+    Reads need `read` on the organization. Changes are authorized by their door, which knows what they
+    touch: renaming a project is for that project's admins, minting an org-wide key for the org's admins,
+    so the page and the API answer the same (`write=None`). Pass `write` to guard a route that has none.
+    """
 
     def policy(request: HttpRequest, actor: Actor) -> None:
         request.organization = _org_target(request, actor, read, write)

@@ -71,7 +71,7 @@ def test_sign_up_verify_create_switch_and_invite(page, new_context, live_server,
     checkout_slug = current_slug(page)
     assert checkout_slug != default_slug
     expect(page.get_by_role("heading", level=1)).to_have_text("Checkout API")
-    expect(page.get_by_role("status")).to_contain_text("Created Checkout API.")
+    expect(page.get_by_role("status")).to_contain_text("Created Checkout API in ")
     checkout = Project.objects.get(slug=checkout_slug)
     assert checkout.organization == Project.objects.get(slug=default_slug).organization
     assert ProjectMember.objects.get(project=checkout, user=user).role == "owner"

@@ -1,0 +1,321 @@
+"""One door per change (docs/ARCHITECTURE.md): each door, driven through the page and through the API by
+every kind of caller, allows and refuses the same callers, writes the same audit event, and writes
+nothing when it refuses.
+
+The `allowed` sets are SPEC §3 written out, not derived from the code. A door registered in
+`qodex.doors.DOORS` without a row here (or a reason in NOT_ROLE_DRIVEN) fails `test_every_door_has_a_row`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils.module_loading import autodiscover_modules
+
+from projects.models import (
+    ApiKey,
+    AuditEvent,
+    Invitation,
+    Memory,
+    OrgMembership,
+    Project,
+    ProjectMember,
+)
+from projects.roles import Role
+from qodex.doors import DOORS
+from tests.api.conftest import ApiClient, set_sudo
+from tests.factories import make_project, make_user
+
+SESSION_CALLERS = ("owner", "admin", "member", "viewer", "org_admin", "org_owner")
+KEY_CALLERS = ("key_read", "key_write", "key_admin")
+EVERYONE = SESSION_CALLERS + KEY_CALLERS
+# SPEC §3: who may do what. Keys act as viewer (read), admin (write) and owner (admin, org-wide).
+ADMINS = {"owner", "admin", "org_admin", "org_owner", "key_write", "key_admin"}
+MEMBERS = ADMINS | {"member"}
+OWNERS = {"owner", "org_owner", "key_admin"}
+ORG_ADMINS = {"org_admin", "org_owner", "key_write", "key_admin"}  # `owner` owns the organization too
+
+
+@dataclass
+class World:
+    cast: Any
+    project: Project
+    callers: dict[str, Any]
+    keys: dict[str, str]
+
+    @property
+    def slug(self) -> str:
+        return self.project.slug
+
+
+@pytest.fixture
+def world(cast) -> World:
+    org_admin = make_user("org-admin@acme.test")
+    OrgMembership.objects.create(user=org_admin, organization=cast.org, role=OrgMembership.OrgRole.ADMIN)
+    org_owner = make_user("org-owner@acme.test")
+    OrgMembership.objects.create(user=org_owner, organization=cast.org, role=OrgMembership.OrgRole.OWNER)
+    keys = {
+        f"key_{scope}": ApiKey.issue(organization=cast.org, name=scope, scope=scope, created_by=cast.owner)[1]
+        for scope in ("read", "write", "admin")
+    }
+    callers = {
+        "owner": cast.owner,
+        "admin": cast.admin,
+        "member": cast.member,
+        "viewer": cast.viewer,
+        "org_admin": org_admin,
+        "org_owner": org_owner,
+    }
+    return World(cast=cast, project=make_project(cast.org, "Target"), callers=callers, keys=keys)
+
+
+def session(world: World, caller: str) -> Client:
+    """A signed-in client in sudo mode (sudo has its own tests): only the role decides here."""
+    client = Client()
+    client.force_login(world.callers[caller])
+    set_sudo(client, True)
+    return client
+
+
+def members_of_target(world: World) -> None:
+    """The target project gets the cast's project roles (the cast is built on another project)."""
+    for role in ("owner", "admin", "member", "viewer"):
+        ProjectMember.objects.create(project=world.project, user=world.callers[role], role=role)
+
+
+@dataclass
+class Row:
+    door: str  # its key in qodex.doors.DOORS
+    action: str  # the audit event it writes
+    allowed: set[str]
+    setup: Callable[[World], Any]
+    happened: Callable[[World, Any], bool]
+    page: Callable[[Client, World, Any], Any] | None = None
+    api: Callable[[ApiClient, World, Any], Any] | None = None
+
+
+def member_row(world: World) -> ProjectMember:
+    members_of_target(world)
+    extra = make_user("extra@acme.test")
+    return ProjectMember.objects.create(project=world.project, user=extra, role=Role.MEMBER)
+
+
+def pending_invitation(world: World) -> Invitation:
+    members_of_target(world)
+    return world.project.invite("guest@elsewhere.test", Role.MEMBER, world.cast.owner)[0]
+
+
+def locked_key(world: World) -> ApiKey:
+    members_of_target(world)
+    return ApiKey.issue(organization=world.cast.org, project=world.project, name="locked")[0]
+
+
+def a_memory(world: World) -> Memory:
+    members_of_target(world)
+    return Memory.objects.add(project=world.project, content="The staging database resets nightly")
+
+
+def settings_url(world: World) -> str:
+    return f"/p/{world.slug}/settings/"
+
+
+ROWS = [
+    Row(
+        "projects.doors.rename_project",
+        "project.renamed",
+        ADMINS,
+        setup=members_of_target,
+        happened=lambda w, _: Project.objects.get(pk=w.project.pk).name == "Renamed",
+        page=lambda c, w, _: c.post(settings_url(w), {"action": "rename", "name": "Renamed"}),
+        api=lambda a, w, _: a.patch(f"/api/v1/org/projects/{w.project.public_id}", json={"name": "Renamed"}),
+    ),
+    Row(
+        "projects.doors.make_default",
+        "project.default_changed",
+        ADMINS,
+        setup=members_of_target,
+        happened=lambda w, _: Project.objects.get(pk=w.project.pk).is_default,
+        page=lambda c, w, _: c.post(settings_url(w), {"action": "make_default"}),
+        api=lambda a, w, _: a.patch(f"/api/v1/org/projects/{w.project.public_id}", json={"is_default": True}),
+    ),
+    Row(
+        "projects.doors.delete_project",
+        "project.deleted",
+        OWNERS,
+        setup=members_of_target,
+        happened=lambda w, _: Project.objects.get(pk=w.project.pk).deleted_at is not None,
+        page=lambda c, w, _: c.post(settings_url(w), {"action": "delete", "confirm_slug": w.slug}),
+        api=lambda a, w, _: a.delete(f"/api/v1/org/projects/{w.project.public_id}"),
+    ),
+    Row(
+        "projects.doors.create_project",
+        "project.created",
+        ORG_ADMINS | {"owner"},
+        setup=lambda w: None,
+        happened=lambda w, _: Project.objects.filter(organization=w.cast.org, name="Fresh").exists(),
+        page=lambda c, w, _: c.post("/projects/new/", {"name": "Fresh", "organization": w.cast.org.pk}),
+        api=lambda a, w, _: a.post("/api/v1/org/projects", json={"name": "Fresh"}),
+    ),
+    Row(
+        "projects.doors.invite_member",
+        "member.invited",
+        ADMINS,
+        setup=members_of_target,
+        happened=lambda w, _: Invitation.objects.filter(project=w.project, email="new@acme.test").exists(),
+        page=lambda c, w, _: c.post(
+            f"/p/{w.slug}/settings/members/", {"action": "invite", "email": "new@acme.test", "role": "member"}
+        ),
+        api=lambda a, w, _: a.post(
+            f"/api/v1/p/{w.slug}/members", json={"email": "new@acme.test", "role": "member"}
+        ),
+    ),
+    Row(
+        "projects.doors.change_member_role",
+        "member.role_changed",
+        ADMINS,
+        setup=member_row,
+        happened=lambda w, m: ProjectMember.objects.get(pk=m.pk).role == Role.VIEWER,
+        page=lambda c, w, m: c.post(
+            f"/p/{w.slug}/settings/members/", {"action": "change_role", "member_id": m.pk, "role": "viewer"}
+        ),
+        api=lambda a, w, m: a.patch(f"/api/v1/p/{w.slug}/members/{m.pk}", json={"role": "viewer"}),
+    ),
+    Row(
+        "projects.doors.remove_member",
+        "member.removed",
+        ADMINS,
+        setup=member_row,
+        happened=lambda w, m: not ProjectMember.objects.filter(pk=m.pk).exists(),
+        page=lambda c, w, m: c.post(
+            f"/p/{w.slug}/settings/members/", {"action": "remove", "member_id": m.pk}
+        ),
+        api=lambda a, w, m: a.delete(f"/api/v1/p/{w.slug}/members/{m.pk}"),
+    ),
+    Row(
+        "projects.doors.resend_invitation",
+        "invitation.resent",
+        ADMINS,
+        setup=pending_invitation,
+        happened=lambda w, i: Invitation.objects.get(pk=i.pk).token_hash != i.token_hash,
+        page=lambda c, w, i: c.post(
+            f"/p/{w.slug}/settings/members/", {"action": "resend", "invitation_id": i.pk}
+        ),
+    ),
+    Row(
+        "projects.doors.revoke_invitation",
+        "invitation.revoked",
+        ADMINS,
+        setup=pending_invitation,
+        happened=lambda w, i: Invitation.objects.get(pk=i.pk).revoked_at is not None,
+        page=lambda c, w, i: c.post(
+            f"/p/{w.slug}/settings/members/", {"action": "revoke", "invitation_id": i.pk}
+        ),
+    ),
+    Row(
+        "projects.doors.create_api_key",
+        "api_key.created",
+        ADMINS,
+        setup=members_of_target,
+        happened=lambda w, _: ApiKey.objects.filter(project=w.project, name="CI").exists(),
+        page=lambda c, w, _: c.post(
+            f"/p/{w.slug}/settings/api-keys/", {"action": "create", "name": "CI", "scope": "read"}
+        ),
+        api=lambda a, w, _: a.post(
+            "/api/v1/org/api-keys", json={"name": "CI", "scope": "read", "project_id": w.project.public_id}
+        ),
+    ),
+    Row(
+        "projects.doors.revoke_api_key",
+        "api_key.revoked",
+        ADMINS,
+        setup=locked_key,
+        happened=lambda w, k: ApiKey.objects.get(pk=k.pk).revoked_at is not None,
+        page=lambda c, w, k: c.post(f"/p/{w.slug}/settings/api-keys/", {"action": "revoke", "key_id": k.pk}),
+        api=lambda a, w, k: a.delete(f"/api/v1/org/api-keys/{k.pk}"),
+    ),
+    Row(
+        "projects.doors.add_memory",
+        "memory.created",
+        MEMBERS,
+        setup=members_of_target,
+        happened=lambda w, _: Memory.objects.filter(project=w.project, content="Use the EU region").exists(),
+        page=lambda c, w, _: c.post(
+            f"/p/{w.slug}/memory/", {"action": "add", "content": "Use the EU region"}
+        ),
+        api=lambda a, w, _: a.post(f"/api/v1/p/{w.slug}/memories", json={"content": "Use the EU region"}),
+    ),
+    Row(
+        "projects.doors.update_memory",
+        "memory.updated",
+        MEMBERS,
+        setup=a_memory,
+        happened=lambda w, m: Memory.objects.get(pk=m.pk).content == "Resets weekly",
+        page=lambda c, w, m: c.post(
+            f"/p/{w.slug}/memory/", {"action": "edit", "memory_id": m.pk, "content": "Resets weekly"}
+        ),
+        api=lambda a, w, m: a.patch(f"/api/v1/p/{w.slug}/memories/{m.pk}", json={"content": "Resets weekly"}),
+    ),
+    Row(
+        "projects.doors.delete_memory",
+        "memory.deleted",
+        MEMBERS,
+        setup=a_memory,
+        happened=lambda w, m: not Memory.objects.filter(pk=m.pk).exists(),
+        page=lambda c, w, m: c.post(f"/p/{w.slug}/memory/", {"action": "delete", "memory_id": m.pk}),
+        api=lambda a, w, m: a.delete(f"/api/v1/p/{w.slug}/memories/{m.pk}"),
+    ),
+]
+
+# Doors whose permission is not a role on a project or organization, each tested where it lives.
+NOT_ROLE_DRIVEN = {
+    "projects.doors.create_workspace": "any verified person makes their own organization (tests/accounts)",
+    "projects.doors.accept_invitation": "whoever holds the link accepts it (tests/projects/test_invitations)",
+}
+
+CASES = [
+    pytest.param(row, caller, surface, id=f"{row.door.rsplit('.', 1)[1]}-{surface}-{caller}")
+    for row in ROWS
+    for surface in ("page", "api")
+    if getattr(row, surface) is not None
+    for caller in (SESSION_CALLERS if surface == "page" else EVERYONE)
+]
+
+
+@pytest.mark.parametrize(("row", "caller", "surface"), CASES)
+def test_each_door_answers_every_caller_the_same_on_both_surfaces(world, row, caller, surface):
+    context = row.setup(world)
+    events_before = AuditEvent.objects.filter(action=row.action).count()
+    if surface == "page":
+        response = row.page(session(world, caller), world, context)
+    elif caller in KEY_CALLERS:
+        response = row.api(ApiClient(world.keys[caller]), world, context)
+    else:
+        response = row.api(ApiClient(client=session(world, caller)), world, context)
+    allowed = caller in row.allowed
+    assert response.status_code < 500, response.content[:300]
+    assert row.happened(world, context) is allowed, (
+        caller,
+        surface,
+        response.status_code,
+        response.content[:300],
+    )
+    written = AuditEvent.objects.filter(action=row.action).count() - events_before
+    assert written == (1 if allowed else 0)
+    if not allowed and surface == "api":
+        assert response.status_code in (403, 404), response.content[:300]
+
+
+def test_every_door_has_a_row():
+    autodiscover_modules("doors")  # every app's doors.py registers its doors on import
+    covered = {row.door for row in ROWS} | set(NOT_ROLE_DRIVEN)
+    assert set(DOORS) <= covered, f"doors without a parity row: {sorted(set(DOORS) - covered)}"
+    assert covered <= set(DOORS), f"rows for doors that don't exist: {sorted(covered - set(DOORS))}"
+
+
+def test_each_row_writes_the_audit_action_its_door_declares():
+    for row in ROWS:
+        assert DOORS[row.door].action == row.action, row.door
