@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import orjson
+from django.urls import reverse
 from ninja import NinjaAPI
 from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
@@ -19,6 +20,7 @@ from ninja.responses import NinjaJSONEncoder
 from qodex import api_errors
 from qodex.api_auth import authenticate
 from qodex.api_errors import ApiError
+from qodex.schemas import Out
 
 # What orjson writes and the database keeps for a whole number: a signed 64-bit integer.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -112,6 +114,27 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api_errors.install(api)
+
+
+class ApiLinks(Out):
+    docs: str
+    openapi: str
+
+
+class ApiIndex(Out):
+    name: str
+    version: str
+    links: ApiLinks
+
+
+@api.get("/", response=ApiIndex, auth=None, tags=["api"], summary="What this API is and where its docs are")
+def index(request):
+    """Public on purpose: only what the docs page says anyway, nothing about the caller or the tenant."""
+    return {
+        "name": api.title,
+        "version": api.version,
+        "links": {"docs": reverse("api:openapi-view"), "openapi": reverse("api:openapi-json")},
+    }
 
 
 def _mount() -> None:
