@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
-	@echo "Serving on http://127.0.0.1:$(PORT)/"
-	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	@# runserver that prints the demo login under its banner, once it listens
+	DEBUG=$${DEBUG:-1} $(PY) manage.py rundemo 127.0.0.1:$(PORT)
 
 test: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)

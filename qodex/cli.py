@@ -1,9 +1,10 @@
 """The `qodex` command line (SPEC §10). It talks to the JSON API only, never to the database.
 
-    qodex login --url https://qodex.example.com --key qdx_…
+    qodex login --url https://qodex.example.com      (the key from QODEX_API_KEY, else a hidden prompt)
     qodex projects list | use <slug> | current
     qodex envs list
     qodex usage
+    qodex --version
 
 Configuration lives in ~/.config/qodex/config.toml (mode 600; `QODEX_CONFIG` points elsewhere).
 Exit codes: 0 done, 1 the server or the network refused, 2 wrong usage or missing configuration.
@@ -12,17 +13,20 @@ Exit codes: 0 done, 1 the server or the network refused, 2 wrong usage or missin
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
 import tomllib
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 CONFIG_ENV = "QODEX_CONFIG"
+KEY_ENV = "QODEX_API_KEY"
 TIMEOUT = 30.0
 
 
@@ -76,7 +80,9 @@ class Config:
 
     def require_login(self) -> None:
         if not (self.url and self.key):
-            raise CliError("Not logged in. Run: qodex login --url URL --key KEY", 2)
+            raise CliError(
+                f"Not logged in. Run: qodex login --url URL (it asks for the key, or reads {KEY_ENV})", 2
+            )
 
 
 def _toml_string(value: str) -> str:
@@ -144,13 +150,37 @@ def error_code(response: httpx.Response) -> str | None:
 # --- commands -------------------------------------------------------------------------------------------
 
 
+def login_key(args) -> str:
+    """The key to log in with: `--key`, else $QODEX_API_KEY, else typed at a hidden prompt.
+
+    The last two keep the key out of shell history; without a terminal there is nobody to ask.
+    """
+    if args.key and args.key.strip():
+        return args.key.strip()
+    from_env = os.environ.get(KEY_ENV, "").strip()
+    if from_env:
+        return from_env
+    if sys.stdin is not None and sys.stdin.isatty():
+        try:
+            typed = getpass.getpass("API key (qdx_…, not shown): ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typed = ""
+        if typed:
+            return typed
+        raise CliError("No API key given.", 2)
+    raise CliError(
+        f"No API key: set {KEY_ENV}, run qodex login in a terminal to be asked for it, or pass --key.", 2
+    )
+
+
 def cmd_login(args, out) -> int:
     url = args.url.rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise CliError("--url must start with http:// or https://", 2)
-    with Api(url, args.key) as api:
+    key = login_key(args)
+    with Api(url, key) as api:
         response = api.call("GET", "/project")
-    config = Config(url=url, key=args.key)
+    config = Config(url=url, key=key)
     if response.status_code == 200:
         project = response.json()
         config.project = {"slug": project["slug"], "id": project["id"]}
@@ -231,9 +261,42 @@ def cmd_envs_list(args, out) -> int:
     environments = Api.check(response)["items"]
     if not environments:
         print(f"No environments in {slug} yet.", file=out)
-    for env in environments:
-        print(f"{env['name']}  {env.get('base_url', '')}  auth: {env.get('auth_type', 'none')}", file=out)
+        return 0
+    rows = [("NAME", "BASE URL", "AUTH", "CONSTRAINTS")]
+    rows += [
+        (env["name"], env["base_url"], AUTH_LABELS.get(env["auth_type"], env["auth_type"]), constraints(env))
+        for env in sorted(environments, key=lambda env: env["name"].casefold())
+    ]
+    print_table(rows, out)
     return 0
+
+
+AUTH_LABELS = {
+    "none": "none",
+    "static_token": "static token",
+    "api_login": "API login",
+    "ui_login": "UI login",
+}
+
+
+def constraints(env: dict) -> str:
+    """The environment's constraint badges, in words: `read-only, 5 rps, destructive off, security off`."""
+    return ", ".join(
+        [
+            "read-only" if env["read_only"] else "read-write",
+            f"{env['max_rps']} rps" if env["max_rps"] else "no rps limit",
+            "destructive on" if env["allow_destructive"] else "destructive off",
+            "security on" if env["allow_security_testing"] else "security off",
+        ]
+    )
+
+
+def print_table(rows: list[tuple[str, ...]], out) -> None:
+    """Columns padded to their widest cell, two spaces apart; the last column is not padded."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)] + [row[-1]]
+        print("  ".join(cells).rstrip(), file=out)
 
 
 def cmd_usage(args, out) -> int:
@@ -251,11 +314,19 @@ def cmd_usage(args, out) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="qodex", description="Qodex from the command line.")
+    root.add_argument("--version", action="version", version=f"qodex {installed_version()}")
     commands = root.add_subparsers(dest="command", required=True, metavar="command")
 
-    login = commands.add_parser("login", help="store the server URL and API key")
+    login = commands.add_parser(
+        "login",
+        help="store the server URL and API key",
+        description=f"The key comes from --key, else ${KEY_ENV}, else a hidden prompt in a terminal.",
+    )
     login.add_argument("--url", required=True, help="e.g. https://qodex.example.com")
-    login.add_argument("--key", required=True, help="an API key, qdx_…")
+    login.add_argument(
+        "--key",
+        help=f"an API key, qdx_… (a command line ends up in shell history: prefer ${KEY_ENV} or the prompt)",
+    )
     login.set_defaults(run=cmd_login)
 
     projects = commands.add_parser("projects", help="list and pick projects").add_subparsers(
@@ -274,6 +345,13 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("usage", help="LLM usage of the current project").set_defaults(run=cmd_usage)
     return root
+
+
+def installed_version() -> str:
+    try:
+        return metadata.version("qodex")
+    except metadata.PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
 
 
 def main(argv: list[str] | None = None, out=None, err=None) -> int:

@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "qodex.api_errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "qodex.middleware.RequestBodyLimitMiddleware",  # before anything reads the body (CSRF does)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

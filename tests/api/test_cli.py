@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+import pty
+import select
 import stat
 import subprocess
 import sys
+import time
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -77,7 +81,8 @@ def test_a_locked_key_logs_in_to_its_project(live_server, cast, config):
 
 def test_clear_errors_and_exit_codes(live_server, cast, config, org_key):
     code, _, err = run("projects", "list")
-    assert (code, err.strip()) == (2, "error: Not logged in. Run: qodex login --url URL --key KEY")
+    assert code == 2
+    assert err.startswith("error: Not logged in. Run: qodex login --url URL")
 
     code, _, err = run("login", "--url", live_server.url, "--key", "qdx_" + "x" * 40)
     assert code == 1
@@ -129,7 +134,10 @@ def test_envs_list_shows_the_current_projects_environments(live_server, cast, co
     run("login", "--url", live_server.url, "--key", raw)
     code, out, _ = run("envs", "list")
     assert code == 0
-    assert out.split() == ["Staging", "https://staging.acme.test", "auth:", "none"]
+    assert out.splitlines() == [
+        "NAME     BASE URL                   AUTH  CONSTRAINTS",
+        "Staging  https://staging.acme.test  none  read-only, 5 rps, destructive off, security off",
+    ]
 
 
 def test_projects_list_follows_the_cursor_past_one_page(live_server, cast, config, org_key):
@@ -139,3 +147,126 @@ def test_projects_list_follows_the_cursor_past_one_page(live_server, cast, confi
     code, out, _ = run("projects", "list")
     assert code == 0
     assert len(out.splitlines()) == 206
+
+
+def test_envs_list_aligns_a_table_with_auth_and_constraints(live_server, cast, config):
+    from environments.models import Environment
+
+    for name, preset, fields in [
+        ("Prod", "production", {"base_url": "https://shop.acme.test", "auth_type": "static_token"}),
+        ("Dev", "local", {"base_url": "http://localhost:3000", "auth_type": "api_login"}),
+    ]:
+        environment = Environment(project=cast.project, name=name, **fields)
+        environment.apply_preset(preset)
+        if name == "Dev":
+            environment.max_rps = None  # unlimited
+        environment.save()
+    raw = ApiKey.issue(organization=cast.org, project=cast.project, name="ci")[1]
+    run("login", "--url", live_server.url, "--key", raw)
+    code, out, _ = run("envs", "list")
+    assert code == 0
+    assert out.splitlines() == [  # by name
+        "NAME  BASE URL                AUTH          CONSTRAINTS",
+        "Dev   http://localhost:3000   API login     read-write, no rps limit, destructive on, security off",
+        "Prod  https://shop.acme.test  static token  read-only, 5 rps, destructive off, security off",
+    ]
+
+
+def test_envs_list_says_when_there_are_none(live_server, cast, config):
+    raw = ApiKey.issue(organization=cast.org, project=cast.project, name="ci")[1]
+    run("login", "--url", live_server.url, "--key", raw)
+    assert run("envs", "list")[:2] == (0, f"No environments in {cast.project.slug} yet.\n")
+
+
+# --- the key without the command line: QODEX_API_KEY, the hidden prompt -----------------------------------
+
+# The CLI of this checkout (the installed console script may point at another one).
+CHECKOUT = Path(cli.__file__).resolve().parents[1]
+
+
+def cli_env(config: Path, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != cli.KEY_ENV}
+    return {**env, cli.CONFIG_ENV: str(config), **extra}
+
+
+def test_login_reads_the_key_from_QODEX_API_KEY(live_server, cast, config, org_key, monkeypatch):
+    monkeypatch.setenv(cli.KEY_ENV, org_key)
+    code, out, _ = run("login", "--url", live_server.url)
+    assert code == 0
+    assert "organization-wide key" in out
+    assert org_key in config.read_text()
+
+
+def test_a_key_on_the_command_line_wins_over_the_environment(live_server, cast, config, org_key, monkeypatch):
+    monkeypatch.setenv(cli.KEY_ENV, "qdx_" + "x" * 40)
+    assert run("login", "--url", live_server.url, "--key", org_key)[0] == 0
+    assert org_key in config.read_text()
+
+
+def test_login_without_a_key_or_a_terminal_says_how_to_give_one(live_server, cast, config):
+    result = subprocess.run(
+        [sys.executable, "-m", "qodex.cli", "login", "--url", live_server.url],
+        cwd=CHECKOUT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(config),
+    )
+    assert result.returncode == 2
+    assert "No API key: set QODEX_API_KEY" in result.stderr
+    assert not config.exists()
+
+
+def test_login_asks_for_the_key_in_a_terminal_without_echoing_it(live_server, cast, config, org_key):
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the CLI, with the pseudo-terminal as its controlling terminal
+        try:
+            os.chdir(CHECKOUT)
+            os.execve(
+                sys.executable,
+                [sys.executable, "-m", "qodex.cli", "login", "--url", live_server.url],
+                cli_env(config),
+            )
+        finally:
+            os._exit(127)  # never run on as a second copy of the test process
+    screen = read_until(terminal, b"not shown): ")
+    os.write(terminal, org_key.encode() + b"\n")
+    screen += read_until(terminal, None)
+    _, status = os.waitpid(pid, 0)
+    os.close(terminal)
+    assert os.waitstatus_to_exitcode(status) == 0, screen
+    assert b"Logged in to" in screen
+    assert org_key.encode() not in screen  # typed, never shown
+    assert org_key in config.read_text()
+
+
+def read_until(terminal: int, marker: bytes | None, timeout: float = 30) -> bytes:
+    """What the terminal shows until `marker` appears (None: until the program exits)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker is None or marker not in seen:
+        ready, _, _ = select.select([terminal], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"timed out waiting for {marker!r}; saw {seen!r}"
+        try:
+            chunk = os.read(terminal, 1024)
+        except OSError:  # EIO: the program exited and closed the terminal
+            chunk = b""
+        if not chunk:
+            assert marker is None, f"exited before {marker!r}; saw {seen!r}"
+            return seen
+        seen += chunk
+    return seen
+
+
+def test_version_prints_the_installed_version(config):
+    result = subprocess.run(
+        [sys.executable, "-m", "qodex.cli", "--version"],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(config),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"qodex {metadata.version('qodex')}"

@@ -127,3 +127,22 @@ def test_input_the_database_cannot_store_is_never_a_500(api, method, path, paylo
 def test_a_nul_in_a_search_is_not_a_500(api):
     response = api.get("/api/v1/memories", q="a\u0000b")
     assert response.status_code < 500
+
+
+def test_the_api_root_names_the_api_and_links_its_docs_without_a_key(db):
+    response = ApiClient().get("/api/v1/")
+    assert response.status_code == 200
+    assert response.json() == {
+        "name": "Qodex API",
+        "version": "1",
+        "links": {"docs": "/api/v1/docs", "openapi": "/api/v1/openapi.json"},
+    }
+    assert response["X-Request-ID"]
+
+
+def test_the_api_root_says_the_same_to_everyone(cast, make_key):
+    anonymous = ApiClient().get("/api/v1/").content
+    assert ApiClient(make_key()).get("/api/v1/").content == anonymous
+    assert ApiClient("qdx_" + "x" * 40).get("/api/v1/").content == anonymous  # even a bad key: no 401
+    response = ApiClient().client.post("/api/v1/", {}, content_type="application/json")
+    assert (response.status_code, error_code(response)) == (405, "method_not_allowed")

@@ -1,12 +1,21 @@
-"""Demo data for `make run`: idempotent, so running it twice changes nothing."""
+"""Demo data for `make run`: idempotent, so running it again creates nothing.
+
+The default project, Acme Shop, has something on every page: environments (one per preset, Staging with
+an API login), memories, members of every role who joined through invitations, a pending invitation, a
+project-locked CI key and the audit log those leave. Changes go through the doors the pages use
+(`Project.rename`, `Project.invite`, `invitations.accept`, `ApiKey.issue`, `audit.record`), acting as
+the demo user; no email is sent. `make run` prints the login (`manage.py rundemo`).
+"""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
 from environments.models import Environment
-from projects.models import Organization, OrgMembership, Project, ProjectMember
+from projects import audit, invitations
+from projects.models import ApiKey, Memory, Organization, OrgMembership, Project, ProjectMember
 from projects.roles import Role
 
 DEMO_PASSWORD = "qodex-demo-2026"
@@ -16,64 +25,123 @@ CAST = [
     ("member@qodex.local", "Max Member", Role.MEMBER),
     ("viewer@qodex.local", "Vic Viewer", Role.VIEWER),
 ]
+PENDING_INVITATION = ("newcomer@acme.example", Role.MEMBER)
+CI_KEY_NAME = "CI (GitHub Actions)"
+MEMORIES = [
+    (
+        "Checkout needs a signed-in customer: guest checkout was removed in the spring release.",
+        {"area": "checkout", "source": "product"},
+    ),
+    (
+        "Staging resets its database every night at 02:00 UTC; don't rely on data created the day before.",
+        {"area": "environments", "source": "ops"},
+    ),
+    (
+        "Discount codes are case-insensitive: SUMMER25 and summer25 are the same code.",
+        {"area": "pricing"},
+    ),
+    (
+        "On Staging, payments run in the provider's test mode; card 4242 4242 4242 4242 always succeeds.",
+        {"area": "payments", "source": "ops"},
+    ),
+]
+ORG_MEMORY = "Acme's APIs answer errors as JSON with a `code` and a `message`; a 500 is always a bug."
+
+
+def acting_as(user: User) -> HttpRequest:
+    """A request from `user` without an address: the doors record the demo user as the actor, as if the
+    pages had been used. The empty session is where `invitations.accept` forgets a remembered link."""
+    request = HttpRequest()
+    request.user = user
+    request.session = {}
+    return request
 
 
 class Command(BaseCommand):
-    help = "Create the demo user, organization, two projects and a member of each role (idempotent)."
+    help = "Create the demo organization, its projects, people and content (idempotent)."
 
     @transaction.atomic
     def handle(self, *args, **options):
+        self.created = 0
         demo = self._user(DEMO_EMAIL, "Demo User", staff=True)
-        org = Organization.objects.filter(slug="acme").first() or Organization.objects.create(
-            name="Acme", slug="acme"
-        )
-        OrgMembership.objects.get_or_create(
+        request = acting_as(demo)
+        org = Organization.objects.filter(slug="acme").first()
+        if org is None:
+            org = Organization.objects.create(name="Acme", slug="acme")
+            self.created += 1
+        _, joined = OrgMembership.objects.get_or_create(
             user=demo, organization=org, defaults={"role": OrgMembership.OrgRole.OWNER}
         )
+        self.created += joined
 
         shop = org.default_project
         if shop.name == "Default":
-            shop.name = "Acme Shop"
-            shop.save(update_fields=["name"])
-        api = Project.objects.filter(slug="acme-api").first() or Project.objects.create(
-            organization=org, name="Acme API", slug="acme-api"
-        )
+            shop.rename("Acme Shop", request=request)
+            self.created += 1
+        api = Project.objects.filter(slug="acme-api").first()
+        if api is None:
+            api = Project.objects.create(organization=org, name="Acme API", slug="acme-api")
+            self.created += 1
+
         for project in (shop, api):
-            ProjectMember.objects.get_or_create(user=demo, project=project, defaults={"role": Role.OWNER})
+            _, joined = ProjectMember.objects.get_or_create(
+                user=demo, project=project, defaults={"role": Role.OWNER}
+            )
+            self.created += joined
             for email, name, role in CAST:
-                ProjectMember.objects.get_or_create(
-                    user=self._user(email, name), project=project, defaults={"role": role}
-                )
+                self._join(project, self._user(email, name), role, request)
 
-        self._environments(api, demo)
+        self._invite(shop, *PENDING_INVITATION, request)
+        self._environments(shop, "shop.acme.example", request)
+        self._environments(api, "api.acme.example", request)
+        self._memories(shop, demo)
+        self._ci_key(shop, request)
 
-        self.stdout.write(
-            self.style.SUCCESS(f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}  (also staff: /admin/)")
-        )
-        self.stdout.write(f"Other demo users ({DEMO_PASSWORD}): " + ", ".join(email for email, _, _ in CAST))
+        if self.created:
+            self.stdout.write(self.style.SUCCESS(f"Demo data: created {self.created} objects."))
+        else:
+            self.stdout.write("Demo data already in place.")
 
     def _user(self, email: str, name: str, staff: bool = False) -> User:
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
             user = User.objects.create_user(email, DEMO_PASSWORD, name=name, is_staff=staff)
+            self.created += 1
         if not user.email_verified_at:
             user.email_verified_at = timezone.now()
             user.save(update_fields=["email_verified_at"])
         return user
 
-    def _environments(self, project: Project, demo: User) -> None:
-        """Three environments of Acme API, one per preset; the demo user works against Staging."""
+    def _invite(self, project: Project, email: str, role: str, request: HttpRequest):
+        """An invitation as the members page makes one (`invitations.invite`), without the email."""
+        if project.invitations.filter(email__iexact=email).exists():
+            return None
+        invitation, _token = project.invite(email, role, request.user)
+        audit.record(
+            request, "member.invited", project=project, target=invitation.email, details={"role": role}
+        )
+        self.created += 1
+        return invitation
+
+    def _join(self, project: Project, user: User, role: str, request: HttpRequest) -> None:
+        """Members arrive as on the real site: invited, then accepting the link."""
+        if ProjectMember.objects.filter(project=project, user=user).exists():
+            return
+        invitation = self._invite(project, user.email, role, request)
+        if invitation is None:  # invited before, never accepted: leave it as it is
+            return
+        invitations.accept(request, invitation, user)
+        self.created += 1
+
+    def _environments(self, project: Project, host: str, request: HttpRequest) -> None:
+        """One environment per preset; Staging logs in through an API. The demo user works on Staging."""
         demos = [
-            (
-                "Production",
-                "production",
-                {"base_url": "https://api.acme.example", "auth_type": "static_token"},
-            ),
+            ("Production", "production", {"base_url": f"https://{host}", "auth_type": "static_token"}),
             (
                 "Staging",
                 "staging",
                 {
-                    "base_url": "https://staging.acme.example",
+                    "base_url": f"https://staging.{host}",
                     "auth_type": "api_login",
                     "auth_email": "qa@acme.example",
                     "api_login_config": {
@@ -90,7 +158,7 @@ class Command(BaseCommand):
         for name, preset, fields in demos:
             if Environment.objects.for_project(project).filter(name__iexact=name).exists():
                 continue
-            environment = Environment(project=project, name=name, updated_by=demo, **fields)
+            environment = Environment(project=project, name=name, updated_by=request.user, **fields)
             environment.apply_preset(preset)
             if name == "Production":
                 environment.auth_token = "demo-production-token-7f3a"
@@ -98,8 +166,46 @@ class Command(BaseCommand):
                 environment.auth_password = "demo-staging-password-9c1d"
                 environment.set_variable("tenantId", "acme")
                 environment.set_variable("apiKey", "demo-api-key-42ab", secret=True)
+            environment.full_clean()
             environment.save()
+            audit.record(
+                request,
+                "environment.created",
+                project=project,
+                target=environment.name,
+                details={"preset": preset, "auth_type": environment.auth_type},
+            )
+            self.created += 1
         staging = Environment.objects.for_project(project).filter(name__iexact="Staging").first()
-        ProjectMember.objects.filter(project=project, user=demo, active_environment=None).update(
+        ProjectMember.objects.filter(project=project, user=request.user, active_environment=None).update(
             active_environment=staging
         )
+
+    def _memories(self, project: Project, demo: User) -> None:
+        for content, metadata in MEMORIES:
+            if not Memory.objects.for_project(project).filter(content=content).exists():
+                Memory.objects.add(project=project, content=content, metadata=metadata, created_by=demo)
+                self.created += 1
+        if not Memory.objects.org_wide(project.organization).filter(content=ORG_MEMORY).exists():
+            Memory.objects.add(organization=project.organization, content=ORG_MEMORY, created_by=demo)
+            self.created += 1
+
+    def _ci_key(self, project: Project, request: HttpRequest) -> None:
+        """A project-locked write key, as the API keys page issues one; its raw value is not kept."""
+        if ApiKey.objects.active().filter(project=project, name=CI_KEY_NAME).exists():
+            return
+        key, _raw = ApiKey.issue(
+            organization=project.organization,
+            project=project,
+            name=CI_KEY_NAME,
+            scope=ApiKey.Scope.WRITE,
+            created_by=request.user,
+        )
+        audit.record(
+            request,
+            "api_key.created",
+            project=project,
+            target=str(key),
+            details={"scope": key.scope, "prefix": key.prefix},
+        )
+        self.created += 1

@@ -1,0 +1,75 @@
+"""`make run` serves with `manage.py rundemo`: the demo login comes last, under Django's banner.
+
+The real command in a subprocess, with the autoreloader as `make run` has it, stopped the way a
+terminal's Ctrl-C stops it (SIGINT to the whole process group).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from projects.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_until(stream, marker: str, timeout: float = 60) -> str:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker.encode() not in seen:
+        ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"timed out waiting for {marker!r}; saw {seen.decode(errors='replace')}"
+        chunk = os.read(stream.fileno(), 4096)
+        assert chunk, f"exited before {marker!r}; saw {seen.decode(errors='replace')}"
+        seen += chunk
+    return seen.decode()
+
+
+def test_rundemo_prints_the_demo_login_after_the_banner_and_stops_cleanly_on_ctrl_c(tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        # Its own throwaway database: the server only has to start and answer /healthz.
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "rundemo", f"127.0.0.1:{port}"],
+        cwd=CHECKOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        shown = read_until(server.stdout, "Other demo users")
+        banner = shown.index("Quit the server with CONTROL-C.")
+        warning = shown.index("This is a development server")
+        login = shown.index(f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+        assert banner < warning < login
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            rest = server.communicate(timeout=30)[0].decode()
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            raise
+    assert server.returncode == 0
+    assert "Traceback" not in rest
