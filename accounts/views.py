@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts import sudo
+from accounts import sudo, throttles
 from accounts.forms import ConfirmPasswordForm, EmailAuthenticationForm, SignupForm
-from accounts.models import EmailVerification, User, hash_token
+from accounts.models import EmailVerification, User, hash_token, normalize_email
 from projects import invitations, onboarding
 from qodex import emails, ratelimit
 
@@ -122,20 +122,38 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
 
 
 class LoginView(auth_views.LoginView):
+    """Failed logins are limited per normalized address and per IP (SPEC §11); successes don't count."""
+
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        ident = f"{request.META.get('REMOTE_ADDR', '')}|{request.POST.get('username', '')}"
-        if not ratelimit.allow("login", ident, limit=10, window=15 * 60):
-            form = self.get_form()
-            form.is_bound = True
-            form._errors = {
-                "__all__": form.error_class(["Too many attempts. Wait 15 minutes and try again."])
-            }
-            return self.render_to_response(self.get_context_data(form=form), status=429)
+        self.email, self.ip = normalize_email(request.POST.get("username", "")), throttles.client_ip(request)
+        wait = ratelimit.attempt((throttles.LOGIN_PER_EMAIL, self.email), (throttles.LOGIN_PER_IP, self.ip))
+        if wait:
+            # An unbound form: a bound AuthenticationForm would check the password as it renders its errors.
+            form = self.form_class(request, initial={"username": request.POST.get("username", "")})
+            throttled = (
+                f"Too many attempts. Try again in {ratelimit.wait_text(wait)}, or reset your password."
+            )
+            return self.render_to_response(self.get_context_data(form=form, throttled=throttled), status=429)
         return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        # Only failed attempts count: take this one back and clear the address's failures.
+        throttles.LOGIN_PER_EMAIL.reset(self.email)
+        throttles.LOGIN_PER_IP.undo(self.ip)
+        return super().form_valid(form)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+
+    def form_valid(self, form):
+        # The inbox owner chose a new password: the failures that locked the address no longer matter.
+        throttles.LOGIN_PER_EMAIL.reset(normalize_email(self.user.email))
+        return super().form_valid(form)
 
 
 @login_required
