@@ -1,7 +1,8 @@
 from django import forms
-from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
+from accounts import sudo
 from accounts.models import User
 
 
@@ -49,12 +50,15 @@ class ConfirmPasswordForm(forms.Form):
         strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True})
     )
 
-    def __init__(self, user, *args, **kwargs):
-        self.user = user
+    def __init__(self, request, *args, **kwargs):
+        self.request = request
         super().__init__(*args, **kwargs)
+
+    @property
+    def throttled(self) -> bool:
+        return self.has_error("password", code="throttled")
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
-        if authenticate(email=self.user.email, password=password) is None:
-            raise forms.ValidationError("That password is not right.")
+        sudo.check_password(self.request, password)
         return password

@@ -161,8 +161,9 @@ def confirm_password(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or reverse("home")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = reverse("home")
-    form = ConfirmPasswordForm(request.user, request.POST or None)
+    form = ConfirmPasswordForm(request, request.POST or None)
     if request.method == "POST" and form.is_valid():
         sudo.confirm(request)
         return redirect(next_url)
-    return render(request, "accounts/confirm_password.html", {"form": form, "next": next_url})
+    status = 429 if form.is_bound and form.throttled else 200
+    return render(request, "accounts/confirm_password.html", {"form": form, "next": next_url}, status=status)

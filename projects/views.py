@@ -197,7 +197,9 @@ def settings(request: HttpRequest, project: Project, access: ProjectAccess) -> H
         elif action == "delete":
             if not access.can("project:owner"):
                 raise PermissionDenied("Only an owner can delete the project.")
-            delete_form = ProjectDeleteForm(project, request.user, needs_password, request.POST)
+            delete_form = ProjectDeleteForm(
+                project, request.user, needs_password, request.POST, request=request
+            )
             if project.is_default:
                 delete_form.add_error(
                     None, "This is the organization’s default project. Make another one default first."
