@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import PasswordResetForm as DjangoPasswordResetForm
 
 from accounts import sudo
 from accounts.models import User
@@ -43,6 +44,13 @@ class EmailAuthenticationForm(AuthenticationForm):
         "invalid_login": "That email and password don’t match an account.",
         "inactive": "This account is inactive.",
     }
+
+
+class PasswordResetForm(DjangoPasswordResetForm):
+    def get_users(self, email):
+        """The active account `email` names, found the way logins find it (`User.objects.by_email`)."""
+        active = User.objects.by_email(email).filter(is_active=True)
+        return (user for user in active if user.has_usable_password())
 
 
 class ConfirmPasswordForm(forms.Form):

@@ -1,4 +1,4 @@
-"""Sign-up, email verification, login/logout, sudo confirmation. Password reset uses Django's views."""
+"""Sign-up, email verification, login/logout, sudo confirmation and the rate-limited password reset."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import sudo, throttles
-from accounts.forms import ConfirmPasswordForm, EmailAuthenticationForm, SignupForm
+from accounts.forms import ConfirmPasswordForm, EmailAuthenticationForm, PasswordResetForm, SignupForm
 from accounts.models import EmailVerification, User, hash_token, normalize_email
 from projects import invitations, onboarding
 from qodex import emails, ratelimit
@@ -145,6 +145,25 @@ class LoginView(auth_views.LoginView):
         throttles.LOGIN_PER_EMAIL.reset(self.email)
         throttles.LOGIN_PER_IP.undo(self.ip)
         return super().form_valid(form)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Every request counts, per normalized address and per IP, whether or not the address has an account."""
+
+    template_name = "accounts/password_reset.html"
+    form_class = PasswordResetForm
+    email_template_name = "emails/password_reset_body.txt"
+    html_email_template_name = "emails/password_reset_body.html"
+    subject_template_name = "emails/password_reset_subject.txt"
+
+    def post(self, request, *args, **kwargs):
+        email, ip = normalize_email(request.POST.get("email", "")), throttles.client_ip(request)
+        wait = ratelimit.attempt((throttles.RESET_PER_EMAIL, email), (throttles.RESET_PER_IP, ip))
+        if wait:
+            form = self.form_class(initial={"email": request.POST.get("email", "")})
+            throttled = f"Too many reset requests. Try again in {ratelimit.wait_text(wait)}."
+            return self.render_to_response(self.get_context_data(form=form, throttled=throttled), status=429)
+        return super().post(request, *args, **kwargs)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
