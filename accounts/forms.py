@@ -17,11 +17,7 @@ class SignupForm(forms.Form):
         help_text="At least 8 characters; not a common password.",
     )
 
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists. Log in instead.")
-        return email
+    # No "this address is taken" check: sign-up never says whether an address has an account (SPEC §11).
 
     def clean(self):
         cleaned = super().clean()
