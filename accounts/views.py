@@ -110,7 +110,12 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
         user.save(update_fields=["email_verified_at"])
 
     pending = registration.pending(request)
-    if not request.user.is_authenticated and pending is not None and pending.user_id == user.pk:
+    if (
+        not request.user.is_authenticated
+        and pending is not None
+        and pending.user_id == user.pk
+        and user.is_active
+    ):
         # This browser chose the password at sign-up and the link proves the inbox: that is a login.
         auth_login(request, user, backend=BACKEND)
         sudo.revoke(request)  # nobody typed the password just now

@@ -163,3 +163,11 @@ def test_an_expired_link_offers_a_new_email_to_the_browser_that_signed_up(db, cl
     assert response.status_code == 400
     assert "Send a new link" in seen(response)
     assert "Send a new link" not in seen(Client().get(link))
+
+
+def test_a_deactivated_account_is_not_logged_in_by_its_verification_link(db, client, mailoutbox):
+    sign_up(client, "new@example.com")
+    User.objects.filter(email="new@example.com").update(is_active=False)
+    link = re.search(r"http://testserver(/accounts/verify/[^/\s]+/)", mailoutbox[0].body).group(1)
+    assert client.get(link)["Location"] == "/accounts/login/"
+    assert "_auth_user_id" not in client.session
