@@ -2,7 +2,7 @@ from django.contrib.auth.backends import ModelBackend
 
 
 class EmailBackend(ModelBackend):
-    """Log in by email, case-insensitively."""
+    """Log in by email, in any case (`User.objects.by_email`)."""
 
     def authenticate(self, request, username=None, password=None, email=None, **kwargs):
         from accounts.models import User
@@ -10,9 +10,8 @@ class EmailBackend(ModelBackend):
         email = email or username
         if not email or password is None:
             return None
-        try:
-            user = User.objects.get(email__iexact=email.strip())
-        except User.DoesNotExist:
+        user = User.objects.by_email(email).first()
+        if user is None:
             User().set_password(password)  # same work either way: no timing oracle for existing emails
             return None
         if user.check_password(password) and self.user_can_authenticate(user):

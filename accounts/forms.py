@@ -1,7 +1,9 @@
 from django import forms
-from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import PasswordResetForm as DjangoPasswordResetForm
 
+from accounts import sudo
 from accounts.models import User
 
 
@@ -15,11 +17,7 @@ class SignupForm(forms.Form):
         help_text="At least 8 characters; not a common password.",
     )
 
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists. Log in instead.")
-        return email
+    # No "this address is taken" check: sign-up never says whether an address has an account (SPEC §11).
 
     def clean(self):
         cleaned = super().clean()
@@ -44,17 +42,27 @@ class EmailAuthenticationForm(AuthenticationForm):
     }
 
 
+class PasswordResetForm(DjangoPasswordResetForm):
+    def get_users(self, email):
+        """The active account `email` names, found the way logins find it (`User.objects.by_email`)."""
+        active = User.objects.by_email(email).filter(is_active=True)
+        return (user for user in active if user.has_usable_password())
+
+
 class ConfirmPasswordForm(forms.Form):
     password = forms.CharField(
         strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True})
     )
 
-    def __init__(self, user, *args, **kwargs):
-        self.user = user
+    def __init__(self, request, *args, **kwargs):
+        self.request = request
         super().__init__(*args, **kwargs)
+
+    @property
+    def throttled(self) -> bool:
+        return self.has_error("password", code="throttled")
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
-        if authenticate(email=self.user.email, password=password) is None:
-            raise forms.ValidationError("That password is not right.")
+        sudo.check_password(self.request, password)
         return password

@@ -18,11 +18,29 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def normalize_email(address: str) -> str:
+    """The one spelling of an address for lookups and rate-limit keys: stripped and lowercased.
+
+    It matches the database's `LOWER(email)` (the unique constraint below), so every spelling that
+    finds an account also finds its one counter.
+    """
+    return (address or "").strip().lower()
+
+
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
+    def by_email(self, address: str) -> models.QuerySet[User]:
+        """The account that `address` names, in any case or with stray spaces (at most one row).
+
+        Compared with LOWER(), as the unique constraint is (and served by its index), not with
+        `iexact`: PostgreSQL's UPPER() folds look-alikes such as "ſ" into "S", so `iexact` would let
+        "ſam@x.test" log in as sam@x.test under another rate-limit key.
+        """
+        return self.alias(email_lower=Lower("email")).filter(email_lower=normalize_email(address))
+
     def get_by_natural_key(self, email: str) -> User:
-        return self.get(email__iexact=email)
+        return self.by_email(email).get()
 
     def _create_user(self, email: str, password: str | None, **extra) -> User:
         if not email:

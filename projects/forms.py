@@ -1,5 +1,6 @@
 from django import forms
 
+from accounts import sudo
 from projects.models import ApiKey, Organization
 from projects.roles import Role, at_least
 
@@ -38,8 +39,8 @@ class ProjectDeleteForm(forms.Form):
     confirm_slug = forms.CharField(label="Type the project slug to confirm")
     password = forms.CharField(required=False, strip=False, widget=forms.PasswordInput)
 
-    def __init__(self, project, user, needs_password: bool, *args, **kwargs):
-        self.project, self.user, self.needs_password = project, user, needs_password
+    def __init__(self, project, user, needs_password: bool, *args, request=None, **kwargs):
+        self.project, self.user, self.needs_password, self.request = project, user, needs_password, request
         super().__init__(*args, **kwargs)
         if not needs_password:
             del self.fields["password"]
@@ -55,8 +56,8 @@ class ProjectDeleteForm(forms.Form):
 
     def clean_password(self) -> str:
         password = self.cleaned_data.get("password", "")
-        if self.needs_password and not self.user.check_password(password):
-            raise forms.ValidationError("That password is not right.")
+        if self.needs_password:
+            sudo.check_password(self.request, password)  # throttled like /accounts/confirm-password/
         return password
 
 

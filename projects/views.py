@@ -193,7 +193,9 @@ def settings(request: HttpRequest, project: Project, access: ProjectAccess) -> H
             return redirect("projects:settings", slug=project.slug)
         elif action == "delete":
             actor.require(project, "project:owner")
-            delete_form = ProjectDeleteForm(project, request.user, needs_password, request.POST)
+            delete_form = ProjectDeleteForm(
+                project, request.user, needs_password, request.POST, request=request
+            )
             if delete_form.is_valid():
                 if needs_password:  # the form just checked the password: that is a confirmation
                     sudo.confirm(request)
