@@ -126,7 +126,7 @@ def install(api) -> None:
 
     def on_http_error(request, exc: HttpError):
         if isinstance(exc.__cause__, ApiError):  # the body parser's refusal, wrapped by ninja
-            return on_api_error(request, exc.__cause__)
+            return on_refused(request, exc.__cause__)
         if exc.status_code == 400 and "parse" in exc.message.lower():
             return error_response(400, "invalid_json", "The request body is not valid JSON.")
         return error_response(exc.status_code, message=None if exc.status_code >= 500 else exc.message)

@@ -3,18 +3,19 @@
 The default project, Acme Shop, has something on every page: environments (one per preset, Staging with
 an API login), memories, members of every role who joined through invitations, a pending invitation, a
 project-locked CI key and the audit log those leave. Changes go through the doors the pages use
-(`Project.rename`, `Project.invite`, `invitations.accept`, `ApiKey.issue`, `audit.record`), acting as
-the demo user; no email is sent. `make run` prints the login (`manage.py rundemo`).
+(projects.doors), acting as the demo user; no email is sent. `make run` prints the login
+(`manage.py rundemo`).
 """
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.http import HttpRequest
+from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import User
 from environments.models import Environment
-from projects import audit, invitations
+from projects import audit, doors
+from projects.access import Actor
 from projects.models import ApiKey, Memory, Organization, OrgMembership, Project, ProjectMember
 from projects.roles import Role
 
@@ -48,19 +49,16 @@ MEMORIES = [
 ORG_MEMORY = "Acme's APIs answer errors as JSON with a `code` and a `message`; a 500 is always a bug."
 
 
-def acting_as(user: User) -> HttpRequest:
-    """A request from `user` without an address: the doors record the demo user as the actor, as if the
-    pages had been used. The empty session is where `invitations.accept` forgets a remembered link."""
-    request = HttpRequest()
-    request.user = user
-    request.session = {}
-    return request
+def acting_as(user: User) -> Actor:
+    """The demo user at the pages, password just confirmed: the doors record them as the actor."""
+    return Actor(user=user, sudo=True, site="http://127.0.0.1:8000")
 
 
 class Command(BaseCommand):
     help = "Create the demo organization, its projects, people and content (idempotent)."
 
     @transaction.atomic
+    @override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")  # no invitations sent
     def handle(self, *args, **options):
         self.created = 0
         demo = self._user(DEMO_EMAIL, "Demo User", staff=True)
@@ -76,7 +74,7 @@ class Command(BaseCommand):
 
         shop = org.default_project
         if shop.name == "Default":
-            shop.rename("Acme Shop", request=request)
+            doors.rename_project(request, shop, "Acme Shop")
             self.created += 1
         api = Project.objects.filter(slug="acme-api").first()
         if api is None:
@@ -112,28 +110,25 @@ class Command(BaseCommand):
             user.save(update_fields=["email_verified_at"])
         return user
 
-    def _invite(self, project: Project, email: str, role: str, request: HttpRequest):
-        """An invitation as the members page makes one (`invitations.invite`), without the email."""
+    def _invite(self, project: Project, email: str, role: str, request: Actor):
+        """An invitation as the members page makes one (the email goes nowhere)."""
         if project.invitations.filter(email__iexact=email).exists():
             return None
-        invitation, _token = project.invite(email, role, request.user)
-        audit.record(
-            request, "member.invited", project=project, target=invitation.email, details={"role": role}
-        )
+        invitation = doors.invite_member(request, project, email, role)
         self.created += 1
         return invitation
 
-    def _join(self, project: Project, user: User, role: str, request: HttpRequest) -> None:
+    def _join(self, project: Project, user: User, role: str, request: Actor) -> None:
         """Members arrive as on the real site: invited, then accepting the link."""
         if ProjectMember.objects.filter(project=project, user=user).exists():
             return
         invitation = self._invite(project, user.email, role, request)
         if invitation is None:  # invited before, never accepted: leave it as it is
             return
-        invitations.accept(request, invitation, user)
+        doors.accept_invitation(Actor(user=user), invitation)
         self.created += 1
 
-    def _environments(self, project: Project, host: str, request: HttpRequest) -> None:
+    def _environments(self, project: Project, host: str, request: Actor) -> None:
         """One environment per preset; Staging logs in through an API. The demo user works on Staging."""
         demos = [
             ("Production", "production", {"base_url": f"https://{host}", "auth_type": "static_token"}),
@@ -184,28 +179,17 @@ class Command(BaseCommand):
     def _memories(self, project: Project, demo: User) -> None:
         for content, metadata in MEMORIES:
             if not Memory.objects.for_project(project).filter(content=content).exists():
-                Memory.objects.add(project=project, content=content, metadata=metadata, created_by=demo)
+                doors.add_memory(acting_as(demo), project, content, metadata)
                 self.created += 1
         if not Memory.objects.org_wide(project.organization).filter(content=ORG_MEMORY).exists():
-            Memory.objects.add(organization=project.organization, content=ORG_MEMORY, created_by=demo)
+            doors.add_memory(acting_as(demo), project.organization, ORG_MEMORY)
             self.created += 1
 
-    def _ci_key(self, project: Project, request: HttpRequest) -> None:
+    def _ci_key(self, project: Project, request: Actor) -> None:
         """A project-locked write key, as the API keys page issues one; its raw value is not kept."""
         if ApiKey.objects.active().filter(project=project, name=CI_KEY_NAME).exists():
             return
-        key, _raw = ApiKey.issue(
-            organization=project.organization,
-            project=project,
-            name=CI_KEY_NAME,
-            scope=ApiKey.Scope.WRITE,
-            created_by=request.user,
-        )
-        audit.record(
-            request,
-            "api_key.created",
-            project=project,
-            target=str(key),
-            details={"scope": key.scope, "prefix": key.prefix},
+        doors.create_api_key(
+            request, project.organization, project=project, name=CI_KEY_NAME, scope=ApiKey.Scope.WRITE
         )
         self.created += 1
