@@ -97,6 +97,15 @@ class ApiKeyCreateForm(forms.Form):
     )
     expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
 
+    def __init__(self, *args, scopes=(ApiKey.Scope.READ, ApiKey.Scope.WRITE), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scope"].choices = [(v, label) for v, label in ApiKey.Scope.choices if v in scopes]
+        if ApiKey.Scope.ADMIN in scopes:
+            self.fields["scope"].help_text = (
+                "Read keys look at every project; write keys act as an admin on every project; "
+                "admin keys act as an owner and can delete projects."
+            )
+
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not name:

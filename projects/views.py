@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -337,6 +338,7 @@ def api_keys(request: HttpRequest, project: Project, access: ProjectAccess) -> H
         "keys": ApiKey.objects.active().filter(project=project).select_related("created_by").order_by("-pk"),
         "api_url": request.build_absolute_uri("/api/v1/project"),
         "sudo_active": sudo.is_active(request),
+        "org_keys": Actor.of(request).can(project.organization, "org:read"),
     }
     fresh = shown_once(request, context)
     response = render(
@@ -344,6 +346,56 @@ def api_keys(request: HttpRequest, project: Project, access: ProjectAccess) -> H
     )
     if fresh:
         response["Cache-Control"] = "no-store"  # the one page that shows the key: never cached
+    return response
+
+
+@login_required
+def org_api_keys(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """Org-wide keys (for `/api/v1/org/*` and every project): owners and admins of the organization.
+
+    Anyone else gets the 404 of an organization that doesn't exist. Admins make read and write keys;
+    owners also admin keys (SPEC §3).
+    """
+    actor = Actor.of(request)
+    organization = Organization.objects.filter(slug=org_slug).first()
+    if organization is None or not actor.can(organization, "org:read"):
+        raise Http404("No such organization.")
+    scopes = [ApiKey.Scope.READ, ApiKey.Scope.WRITE]
+    if actor.can(organization, "org:owner"):
+        scopes.append(ApiKey.Scope.ADMIN)
+    form = ApiKeyCreateForm(scopes=scopes)
+    here = reverse("org_api_keys", args=[organization.slug])
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "create":
+            form = ApiKeyCreateForm(request.POST, scopes=scopes)
+            if key_form_post(request, organization, form):
+                return redirect(here)
+        elif action == "revoke":
+            key = get_object_or_404(
+                ApiKey.objects.active().filter(organization=organization, project=None),
+                pk=posted_id(request, "key_id"),
+            )
+            doors.revoke_api_key(actor, organization, key)
+            messages.success(request, f"Revoked {key.name}. Requests with it now get 401.")
+            return redirect(here)
+        else:
+            messages.error(request, "Unknown action.")
+    context = {
+        "organization": organization,
+        "form": form,
+        "keys": ApiKey.objects.active()
+        .filter(organization=organization, project=None)
+        .select_related("created_by")
+        .order_by("-pk"),
+        "api_url": request.build_absolute_uri("/api/v1/org/projects"),
+        "sudo_active": sudo.is_active(request),
+    }
+    fresh = shown_once(request, context)
+    status = 400 if request.method == "POST" else 200
+    response = render(request, "projects/org_api_keys.html", context, status=status)
+    if fresh:
+        response["Cache-Control"] = "no-store"
     return response
 
 

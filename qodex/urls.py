@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("projects/new/", project_views.project_new, name="project_new"),
     path("invitations/<str:token>/", project_views.invitation, name="invitation"),
+    path("orgs/<slug:org_slug>/api-keys/", project_views.org_api_keys, name="org_api_keys"),
     path("p/<slug:slug>/", include("projects.urls")),
     path("admin/db/", admin.site.urls),
     path("admin/", project_views.staff_console, name="staff_console"),
