@@ -10,10 +10,9 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["email", "name", "email_verified_at", "is_staff", "date_joined"]
     list_filter = ["is_staff", "is_superuser", "is_active"]
     search_fields = ["email", "name"]
-    raw_id_fields = ["last_project"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        ("Profile", {"fields": ["name", "email_verified_at", "last_project"]}),
+        ("Profile", {"fields": ["name", "email_verified_at"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
