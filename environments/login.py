@@ -247,6 +247,19 @@ def _step_url_problem(step: dict[str, str]) -> str:
     return ""
 
 
+def _guard_reason(message: str, failures: list[outbound.Refusal]) -> str:
+    """Why the guard couldn't connect for the navigation the browser reports as an empty answer.
+
+    The guard answers nothing when it can't connect, so the browser can't tell; the guard can.
+    """
+    navigation = re.search(r"ERR_EMPTY_RESPONSE at (\S+)", message)
+    if not navigation:
+        return ""
+    where = _host_port(navigation[1])
+    found = (failure for failure in failures if not failure.refused and _host_port(failure.url) == where)
+    return next((failure.message for failure in found), "")
+
+
 def _refusal_sentence(refusal: outbound.Refusal, step: dict[str, str]) -> str:
     if refusal.url == step.get("url"):
         return refusal.message
@@ -295,11 +308,8 @@ def _drive_browser(
                 except PlaywrightTimeoutError:
                     failure = f"timed out after {limit:g}s; the browser was at {page.url}."
                 except PlaywrightError as exc:
-                    failure = "failed: " + exc.message.splitlines()[0]
-                    # The guard answers nothing when it can't connect; it knows why, the browser doesn't.
-                    network = [refusal for refusal in guard.refusals[seen:] if not refusal.refused]
-                    if "ERR_EMPTY_RESPONSE" in failure and network:
-                        failure = "failed: " + network[0].message
+                    reason = _guard_reason(exc.message.splitlines()[0], guard.refusals[seen:])
+                    failure = "failed: " + (reason or exc.message.splitlines()[0])
                 stopped = refused()
                 if stopped:
                     sentence = _refusal_sentence(stopped, step)
