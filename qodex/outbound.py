@@ -36,6 +36,7 @@ METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(address)
     for address in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
 )
+_METADATA_REASON = "Qodex never sends requests there, whatever the settings."
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # Characters no host name may hold; urlsplit lets them through and later layers fail less clearly.
 BAD_HOST_CHARACTERS = frozenset(' <>"{}|\\^`')
@@ -139,9 +140,6 @@ def _addresses(url: str) -> list[tuple[int, tuple]]:
                 url,
             )
     return [(family, sockaddr) for family, _, _, _, sockaddr in infos]
-
-
-_METADATA_REASON = "Qodex never sends requests there, whatever the settings."
 
 
 def _is_ip_literal(host: str) -> bool:
