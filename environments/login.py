@@ -28,24 +28,18 @@ from environments.models import (
     ui_login_steps_errors,
 )
 from environments.rendering import UnknownVariables, render_value
-from qodex import crypto
+from qodex import crypto, outbound
+from qodex.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
+from qodex.scrub import scrub
 
 CONNECT_TIMEOUT = 10.0  # seconds
 READ_TIMEOUT = 10.0
 EXCERPT_LENGTH = 200
 
-# The system Chromium (Debian package `chromium`); Playwright never downloads a browser here.
-CHROMIUM_PATH = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-CAPTURE_TIMEOUT = 60.0  # seconds for the whole capture, every step included
+# A capture runs inside the page's request: bounded well under a worker's timeout, and one stuck step
+# can't use up the whole budget (seconds).
+CAPTURE_TIMEOUT = 45
+CAPTURE_STEP_TIMEOUT = 15
 
 JSON_TYPES = {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number"}
 
@@ -85,13 +79,12 @@ def _secrets_of(environment: Environment) -> list[str]:
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, crypto.MASK)
-    return text
+    return scrub(text, secrets)
 
 
 def _excerpt(text: str, secrets: list[str]) -> str:
-    text = _scrub(re.sub(r"\s+", " ", text).strip(), secrets)
+    # Scrubbed before and after whitespace is folded: a secret may hold a run of spaces.
+    text = _scrub(re.sub(r"\s+", " ", _scrub(text, secrets)).strip(), secrets)
     return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
 
 
@@ -125,12 +118,13 @@ def check_api_login(environment: Environment, *, timeout: float | None = None) -
     except UnknownVariables as exc:
         return fail(f"The login request can’t be built. {exc}")
     url = request["url"].strip()
+    try:
+        outbound.check_url(url)  # before anything is sent; every redirect hop is checked again
+    except outbound.HostNotFound as refusal:
+        return fail(refusal.message)
+    except outbound.OutboundRefused as refusal:
+        return fail(f"The login URL can’t be used: {refusal.message}")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return fail(
-            f"The login URL “{url}” is not an absolute http(s) URL once variables are rendered; "
-            "start it with ${apiBaseUrl} or https://."
-        )
     body = request.get("body")
     body_kwargs: dict[str, Any] = {}
     if isinstance(body, str):
@@ -143,10 +137,16 @@ def check_api_login(environment: Environment, *, timeout: float | None = None) -
         httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT) if timeout is None else httpx.Timeout(timeout)
     )
     try:
-        with httpx.Client(timeout=limits, follow_redirects=True) as client:
+        with outbound.client(timeout=limits, follow_redirects=True) as client:
             response = client.request(
                 config["method"].upper(), url, headers=request.get("headers") or {}, **body_kwargs
             )
+    except outbound.OutboundRefused as refusal:  # on a redirect hop: the first one was checked above
+        if refusal.url == str(httpx.URL(url)):
+            return fail(refusal.message)
+        return fail(f"The login endpoint redirected to {refusal.url}: {refusal.message}")
+    except UnicodeEncodeError:
+        return fail("A login header holds a character HTTP headers can’t carry: use ASCII only.")
     except httpx.ConnectTimeout:
         return fail(f"Timed out connecting to {where} after {limits.connect:g}s. Is the host reachable?")
     except httpx.TimeoutException:
@@ -231,22 +231,68 @@ def _run_step(page, step: dict[str, str], timeout_ms: float) -> None:
         page.wait_for_selector(step["selector"], timeout=timeout_ms)
 
 
+def _step_url_problem(step: dict[str, str]) -> str:
+    """Why the policy refuses this step's URL before the browser starts; "" when it may run."""
+    url = step.get("url") or ""
+    try:
+        if step["action"] == "goto":
+            outbound.check_url(url)
+        elif step["action"] == "wait_for_url":
+            # A pattern such as **/dashboard sends nothing: only a scheme other than http(s) is refused.
+            scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):(?!\d)", url)
+            if scheme and scheme[1].lower() not in outbound.ALLOWED_SCHEMES:
+                outbound.check_syntax(url)
+    except outbound.OutboundRefused as refusal:
+        return refusal.message
+    return ""
+
+
+def _guard_reason(message: str, failures: list[outbound.Refusal]) -> str:
+    """Why the guard couldn't connect for the navigation the browser reports as an empty answer.
+
+    The guard answers nothing when it can't connect, so the browser can't tell; the guard can.
+    """
+    navigation = re.search(r"ERR_EMPTY_RESPONSE at (\S+)", message)
+    if not navigation:
+        return ""
+    where = _host_port(navigation[1])
+    found = (failure for failure in failures if not failure.refused and _host_port(failure.url) == where)
+    return next((failure.message for failure in found), "")
+
+
+def _refusal_sentence(refusal: outbound.Refusal, step: dict[str, str]) -> str:
+    if refusal.url == step.get("url"):
+        return refusal.message
+    return f"the browser asked for {refusal.url}, and {refusal.message}"
+
+
 def _drive_browser(
     steps: list[dict[str, str]], timeout: float, step_timeout: float | None
 ) -> dict | CaptureResult:
-    """Run the steps in a fresh headless Chromium; the storage state, or a failed CaptureResult."""
+    """Run the steps in a fresh headless Chromium; the storage state, or a failed CaptureResult.
+
+    Every request the browser makes, redirects included, goes through the outbound policy: the first
+    one it refuses ends the capture.
+    """
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import sync_playwright
 
     deadline = time.monotonic() + timeout
-    with sync_playwright() as playwright:
+    with outbound.BrowserGuard() as guard, sync_playwright() as playwright:
         try:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, proxy=guard.proxy
+            )
         except PlaywrightError as exc:
             return CaptureResult(ok=False, error=f"Chromium could not start: {exc.message.splitlines()[0]}")
+
+        def refused() -> outbound.Refusal | None:
+            return next((refusal for refusal in guard.refusals if refusal.refused), None)
+
         try:
             context = browser.new_context()
+            guard.watch(context)
             page = context.new_page()
             for number, step in enumerate(steps, start=1):
                 remaining = deadline - time.monotonic()
@@ -255,31 +301,40 @@ def _drive_browser(
                         ok=False, failed_step=number, error=f"The capture ran out of its {timeout:g}s."
                     )
                 limit = min(remaining, step_timeout or remaining)
+                seen = len(guard.refusals)
+                failure = ""
                 try:
                     _run_step(page, step, limit * 1000)
                 except PlaywrightTimeoutError:
-                    return CaptureResult(
-                        ok=False,
-                        failed_step=number,
-                        error=f"Step {number} ({_describe(step)}) timed out after {limit:g}s; "
-                        f"the browser was at {page.url}.",
-                    )
+                    failure = f"timed out after {limit:g}s; the browser was at {page.url}."
                 except PlaywrightError as exc:
-                    return CaptureResult(
-                        ok=False,
-                        failed_step=number,
-                        error=f"Step {number} ({_describe(step)}) failed: {exc.message.splitlines()[0]}",
-                    )
+                    reason = _guard_reason(exc.message.splitlines()[0], guard.refusals[seen:])
+                    failure = "failed: " + (reason or exc.message.splitlines()[0])
+                stopped = refused()
+                if stopped:
+                    sentence = _refusal_sentence(stopped, step)
+                    error = f"Step {number} ({_describe(step)}) was stopped: {sentence}"
+                    return CaptureResult(ok=False, failed_step=number, error=error)
+                if failure:
+                    error = f"Step {number} ({_describe(step)}) {failure}"
+                    return CaptureResult(ok=False, failed_step=number, error=error)
             # A last click may have started a navigation that sets the session cookie: let it finish.
             with contextlib.suppress(PlaywrightTimeoutError):
                 page.wait_for_load_state("load", timeout=max(deadline - time.monotonic(), 0.1) * 1000)
+            stopped = refused()
+            if stopped:
+                error = f"After the last step, the browser asked for {stopped.url}, and {stopped.message}"
+                return CaptureResult(ok=False, error=error)
             return context.storage_state()
         finally:
             browser.close()
 
 
 def capture_ui_login(
-    environment: Environment, *, timeout: float = CAPTURE_TIMEOUT, step_timeout: float | None = None
+    environment: Environment,
+    *,
+    timeout: float = CAPTURE_TIMEOUT,
+    step_timeout: float | None = CAPTURE_STEP_TIMEOUT,
 ) -> CaptureResult:
     """Drive headless Chromium through the environment's UI login steps and store the storage state.
 
@@ -294,11 +349,16 @@ def capture_ui_login(
         rendered = render_value(steps, environment)
     except UnknownVariables as exc:
         return CaptureResult(ok=False, error=f"The login steps can’t be run. {exc}")
+    secrets = _secrets_of(environment)
+    for number, step in enumerate(rendered, start=1):
+        problem = _step_url_problem(step)
+        if problem:
+            error = _scrub(f"Step {number} ({_describe(step)}) can’t run: {problem}", secrets)
+            return CaptureResult(ok=False, failed_step=number, error=error)
     if not Path(CHROMIUM_PATH).exists():
         return CaptureResult(
             ok=False, error=f"Chromium is not installed at {CHROMIUM_PATH} (Debian package `chromium`)."
         )
-    secrets = _secrets_of(environment)
 
     # Playwright's sync API runs an event loop in this thread: the database is only touched after it ends.
     outcome = _drive_browser(rendered, timeout, step_timeout)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import jsonpath
 from django.conf import settings
@@ -16,7 +15,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from qodex import crypto
+from qodex import crypto, outbound
 from qodex.crypto import EncryptedTextField
 
 if TYPE_CHECKING:
@@ -87,16 +86,14 @@ PLAIN_FIELDS = (
 
 
 def validate_http_url(value: str) -> None:
-    """An absolute http(s) URL with a host; internal names such as `http://api:8000` are fine."""
-    parts = urlsplit(value or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(
-            f"“{value}” is not a full http:// or https:// URL, such as https://staging.example.com."
-        )
+    """An absolute http(s) URL with a host; internal names such as `http://api:8000` are fine.
+
+    The outbound policy's syntax check, without DNS: addresses are checked when a request is sent.
+    """
     try:
-        parts.port  # noqa: B018 - raises ValueError on a port that isn't a number
-    except ValueError as exc:
-        raise ValidationError(f"“{value}” has a port that isn't a number.") from exc
+        outbound.check_syntax(value or "")
+    except outbound.OutboundRefused as refusal:
+        raise ValidationError(refusal.message) from None
 
 
 def api_login_config_errors(config: Any) -> list[str]:

@@ -32,7 +32,7 @@ from environments.forms import (
     left_out_secrets,
     variable_formset,
 )
-from environments.login import CaptureResult, LoginResult, capture_ui_login, check_api_login
+from environments.login import CAPTURE_TIMEOUT, CaptureResult, LoginResult, capture_ui_login, check_api_login
 from environments.models import PRESETS, Environment
 from environments.rendering import UnknownVariables, preview
 from projects import audit
@@ -40,10 +40,6 @@ from projects.access import Actor, ProjectAccess, project_view
 from projects.models import Project, ProjectMember
 from qodex import crypto
 
-# A capture runs inside the request: bounded well under a worker's timeout, with a visible indicator;
-# one stuck step can't use up the whole budget.
-CAPTURE_TIMEOUT_SECONDS = 45
-CAPTURE_STEP_TIMEOUT_SECONDS = 15
 # Secrets are decrypted when a row loads: the list never needs them.
 SECRET_COLUMNS = ("auth_token", "auth_password", "ui_storage_state", "variables")
 SAFE = ["GET", "HEAD"]
@@ -161,7 +157,7 @@ def detail_page(
         "preview_form": extra.pop("preview_form", None) or PreviewForm(),
         "api_login_json": json.dumps(environment.api_login_config, indent=2, ensure_ascii=False),
         "ui_login_json": json.dumps(environment.ui_login_steps, indent=2, ensure_ascii=False),
-        "capture_timeout": CAPTURE_TIMEOUT_SECONDS,
+        "capture_timeout": CAPTURE_TIMEOUT,
         **extra,
     }
     return render(request, "environments/detail.html", context, status=status)
@@ -359,16 +355,14 @@ def environment_test_login(
 def environment_capture_login(
     request: HttpRequest, project: Project, access: ProjectAccess, environment_id: int
 ) -> HttpResponse:
-    """Drive headless Chromium through the UI login steps within CAPTURE_TIMEOUT_SECONDS."""
+    """Drive headless Chromium through the UI login steps within login.CAPTURE_TIMEOUT."""
     environment = get_environment(project, environment_id)
     if environment.auth_type != Environment.AuthType.UI_LOGIN:
         result = CaptureResult(
             ok=False, error="This environment doesn’t use UI login. Choose it and save first."
         )
     else:
-        result = capture_ui_login(
-            environment, timeout=CAPTURE_TIMEOUT_SECONDS, step_timeout=CAPTURE_STEP_TIMEOUT_SECONDS
-        )
+        result = capture_ui_login(environment)
     if result.ok:
         audit.record(
             Actor.of(request),

@@ -166,13 +166,17 @@ QODEX_SITE_NAME = "Qodex"
 QODEX_VERIFICATION_MAX_AGE_HOURS = 48
 QODEX_INVITATION_MAX_AGE_DAYS = 7
 QODEX_SUDO_MAX_AGE_SECONDS = 30 * 60
+# Outbound requests (qodex/outbound.py, SPEC §11) may reach loopback and private networks only when on:
+# teams testing apps on their own network turn it on. Cloud metadata addresses stay refused regardless.
+QODEX_ALLOW_PRIVATE_TARGETS = env.bool("QODEX_ALLOW_PRIVATE_TARGETS", default=DEBUG)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # httpx logs every request's URL at INFO, and an environment's URL may carry a secret (SPEC §6).
+    "loggers": {"django.db.backends": {"level": "INFO"}, "httpx": {"level": "WARNING"}},
 }
 
 # --- Secrets encryption (qodex/crypto.py; SPEC §1, §6) -----------------------------------------------

@@ -28,6 +28,12 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _private_targets_allowed(settings):
+    """The test targets listen on 127.0.0.1; the outbound policy tests turn this off themselves."""
+    settings.QODEX_ALLOW_PRIVATE_TARGETS = True
+
+
 @dataclass
 class Cast:
     """One organization with two projects, a member of every role on `project`, and an outsider."""

@@ -13,16 +13,9 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from qodex.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
+
+CHROMIUM = Path(CHROMIUM_PATH)
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "test-results"
 DESKTOP = {"width": 1280, "height": 800}
 TIMEOUT_MS = 10_000

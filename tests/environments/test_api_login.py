@@ -156,7 +156,10 @@ def test_unknown_variables_are_named_before_anything_is_sent(login_environment, 
 
 def test_a_url_that_is_not_absolute_once_rendered_is_explained(login_environment):
     result = check_api_login(login_environment(url="/api/login"))
-    assert "not an absolute http(s) URL once variables are rendered" in result.error
+    assert result.error == (
+        "The login URL can’t be used: “/api/login” is not a full http:// or https:// URL, "
+        "such as https://staging.example.com."
+    )
 
 
 def test_an_incomplete_config_is_reported_without_a_request(login_environment, http_target):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from environments.login import CHROMIUM_PATH
 from environments.models import Environment
 from projects.models import AuditEvent
+from qodex.chromium import CHROMIUM_PATH
 from tests.environments.login_site import PASSWORD, SIGN_IN
 from tests.environments.pages import free_port, urls
 
@@ -121,13 +121,14 @@ def test_capture_login_shows_the_captured_cookie_names(cast, login, ui_environme
 
 @needs_chromium
 def test_capture_login_names_the_failing_step(cast, login, ui_environment):
-    steps = [*SIGN_IN[:2], {"action": "goto", "url": f"http://127.0.0.1:{free_port()}/login"}, *SIGN_IN[2:]]
+    port = free_port()
+    steps = [*SIGN_IN[:2], {"action": "goto", "url": f"http://127.0.0.1:{port}/login"}, *SIGN_IN[2:]]
     environment = ui_environment(steps)
     response = login(cast.member).post(urls(environment)["capture_login"])  # without htmx: the whole page
     html = response.content.decode()
     assert response.status_code == 200
     assert "Step 3 failed." in html
-    assert "ERR_CONNECTION_REFUSED" in html
+    assert f"Connection refused by 127.0.0.1:{port}: nothing is listening there." in html
     assert "Not captured yet." in html
     environment.refresh_from_db()
     assert environment.ui_storage_state == ""

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from environments.login import CHROMIUM_PATH, capture_ui_login
+from environments.login import capture_ui_login
 from environments.models import Environment
+from qodex.chromium import CHROMIUM_PATH
 from tests.environments.login_site import PASSWORD, SIGN_IN
 
 pytestmark = [
@@ -59,7 +60,10 @@ def test_an_unreachable_login_page_fails_on_the_first_step(ui_environment):
     environment = ui_environment([{"action": "goto", "url": f"http://127.0.0.1:{port}/login"}])
     result = capture_ui_login(environment, step_timeout=5)
     assert result.failed_step == 1
-    assert "ERR_CONNECTION_REFUSED" in result.error
+    assert result.error == (
+        f"Step 1 (goto http://127.0.0.1:{port}/login) failed: "
+        f"Connection refused by 127.0.0.1:{port}: nothing is listening there. Is the app running?"
+    )
 
 
 def test_steps_that_never_log_in_are_not_mistaken_for_a_capture(ui_environment):
