@@ -13,7 +13,6 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
-from django.db.models import prefetch_related_objects
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -300,14 +299,23 @@ class Environment(models.Model):
         self.api_base_url = (self.api_base_url or "").strip().rstrip("/")
         stale_token_key = token_cache_key(self) if self.pk and self.updated_at else None
         staged = getattr(self, "_staged_variables", None)
+        written = self._current_variables() if staged else None
         # The environment and its staged variables are written together or not at all.
         with transaction.atomic():
             super().save(*args, **kwargs)
             if staged:
                 self._write_variables(staged)
+        if written is not None:
+            self._loaded_variables = list(written.values())
         self._staged_variables = {}
         if stale_token_key:
             cache.delete(stale_token_key)
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        """Reload from the database; a full reload also drops staged variable changes and the rows read."""
+        if fields is None:
+            self._staged_variables, self._loaded_variables = {}, None
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
 
     @property
     def effective_api_base_url(self) -> str:
@@ -340,18 +348,20 @@ class Environment(models.Model):
 
     # Variables ------------------------------------------------------------------------------------------
     #
-    # The rows are read once per instance (a list prefetches them for every row at once with
-    # `prefetch_related("variables")`). set_variable() and delete_variable() stage a change on this
-    # instance, visible at once to every read below; the next save() writes the environment and all its
-    # staged changes in one transaction, so the page, the API and import never leave half an edit behind.
-    # A save also moves updated_at, which retires a cached login token that used the old values.
+    # The rows are read once per instance, on first use (a list loads them for all its environments in
+    # one query with `prefetch_related("variables")`), and kept as save() writes them.
+    # set_variable() and delete_variable() stage a change on this instance, seen at once by every read
+    # below; the next save() writes the environment and all its staged changes in one transaction, so the
+    # page, the API and import never leave half an edit behind. A save also moves updated_at, which
+    # retires a cached login token that used the old values.
 
     def _stored_variables(self) -> dict[str, Variable]:
-        """The rows as stored, by name (no query when they were prefetched or read before)."""
+        """The rows as stored, by name: read once (no query when a list prefetched them)."""
         if self.pk is None:
             return {}
-        prefetch_related_objects([self], "variables")
-        return {row.name: row for row in self.variables.all()}
+        if getattr(self, "_loaded_variables", None) is None:
+            self._loaded_variables = list(self.variables.all())
+        return {row.name: row for row in self._loaded_variables}
 
     def _current_variables(self) -> dict[str, Variable]:
         """The rows as the next save() leaves them: the stored ones with the staged changes applied."""
@@ -371,10 +381,17 @@ class Environment(models.Model):
         removed = [name for name, row in staged.items() if row is None]
         if removed:
             self.variables.filter(name__in=removed).delete()
-        # add(bulk=False) saves each row (an UPDATE when the name is stored, else an INSERT). Like every
-        # add() of a related manager, even of no rows, it also drops the rows this instance had read
-        # (prefetched), so the next read sees what was written, removals included.
-        self.variables.add(*(row for row in staged.values() if row is not None), bulk=False)
+        rows = [row for row in staged.values() if row is not None]
+        for row in rows:
+            row.environment = self
+        # One upsert on (environment, name): a stored name is updated in place, so renames and swaps in one
+        # save never collide, and a name another request added meanwhile is overwritten, not a 500.
+        Variable.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["environment", "name"],
+            update_fields=["value", "secret", "updated_at"],
+        )
 
     def get_variables(self, reveal: bool = False) -> dict[str, str]:
         """The environment's own variables by name: plaintext when `reveal`, else secrets masked."""
@@ -402,7 +419,6 @@ class Environment(models.Model):
         only with a new value (ValidationError otherwise), as its old one would be shown.
         """
         validate_variable_name(name)
-        stored = self._stored_variables().get(name)
         current = self._current_variables().get(name)
         if secret is None:
             secret = current.secret if current else False
@@ -410,17 +426,11 @@ class Environment(models.Model):
             if current is not None and current.secret and not secret:
                 raise ValidationError(f"“{name}”: {MAKE_PLAIN_NEEDS_VALUE}")
             value = current.value if current else ""
-        row = Variable(name=name, value=str(value), secret=secret)
-        # A stored name keeps its row, updated in place: removing and re-adding names in one save
-        # (renames, swaps) never collides with the unique constraint.
-        if stored is not None:
-            row.pk, row.created_at = stored.pk, stored.created_at
-        self._stage(name, row)
+        self._stage(name, Variable(name=name, value=str(value), secret=secret))
 
     def delete_variable(self, name: str) -> None:
-        """Remove a variable, staged until the next save(); a name that doesn't exist is ignored."""
-        if name in self._current_variables():
-            self._stage(name, None)
+        """Remove a variable, staged until the next save(); a name that doesn't exist is no error."""
+        self._stage(name, None)
 
     def replaced_secret_variables(self, changes: Mapping[str, VariableChange | None]) -> list[str]:
         """Names of stored secret variables that `changes` overwrite or turn plain, sorted.
@@ -517,7 +527,7 @@ class Variable(models.Model):
     (`manage.py rotate_encryption_keys` finds it like every other encrypted field), and a variable
     turned secret later never leaves its old value readable in the table. `secret` decides what people
     see: a secret's value is only ever shown masked. Change rows through Environment.set_variable() and
-    delete_variable() (or the page's formset), so the environment is saved with them.
+    delete_variable() (the page, the API and import all do), so the environment is saved with them.
     """
 
     # No index of its own: the unique constraint's (environment, name) index serves every lookup by

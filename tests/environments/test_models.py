@@ -269,6 +269,15 @@ def test_two_variables_can_swap_names_in_one_save(make_environment):
     }
 
 
+def test_a_name_another_request_added_meanwhile_is_overwritten_rather_than_an_error(make_environment):
+    environment = make_environment()
+    assert environment.get_variables() == {}  # read before the other request writes
+    Variable.objects.create(environment=environment, name="A", value="theirs")
+    environment.set_variable("A", "mine")
+    environment.save()
+    assert Environment.objects.get(pk=environment.pk).get_variables(reveal=True) == {"A": "mine"}
+
+
 def test_a_name_is_unique_per_environment_in_the_database(make_environment):
     environment = make_environment(variables={"A": ("1", False)})
     with pytest.raises(IntegrityError), transaction.atomic():
