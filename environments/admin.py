@@ -13,7 +13,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
     list_filter = ["auth_type", "read_only"]
     search_fields = ["name", "base_url", "project__slug"]
     raw_id_fields = ["project", "updated_by"]
-    exclude = ["auth_token", "auth_password", "ui_storage_state", "variables"]
+    exclude = ["auth_token", "auth_password", "ui_storage_state"]
     readonly_fields = [
         "masked_auth_token",
         "masked_auth_password",

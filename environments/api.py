@@ -2,7 +2,9 @@
 
 Secrets go in and never come back: responses carry them masked (`"auth_token": "••••1a2b"`) with a
 `has_…` flag. On PATCH a secret that is omitted or null stays as it is; a string replaces it ("" clears).
-Replacing a secret from a browser session needs sudo mode (SPEC §11); keys are exempt.
+`variables` merges (RFC 7396): names left out are kept, null removes one, an object sets one.
+Replacing a secret (a secret variable's value too, or turning it plain) from a browser session needs
+sudo mode (SPEC §11); keys are exempt.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import field_validator
 
-from environments.models import PLAIN_FIELDS, Environment
+from environments.models import PLAIN_FIELDS, Environment, VariableChange
 from projects import audit
 from qodex import crypto
 from qodex.api_auth import project_route
@@ -80,8 +82,14 @@ class EnvironmentPage(Out):
 
 
 class VariableIn(Schema):
-    value: str | None = Field(None, max_length=10_000, description="Null keeps a secret's current value.")
-    secret: bool = False
+    value: str | None = Field(
+        None, max_length=10_000, description='Omitted or null keeps the stored value ("" for a new variable).'
+    )
+    secret: bool | None = Field(
+        None,
+        description="Omitted or null keeps the stored setting (plain for a new variable). "
+        "A secret turns plain only with a new value.",
+    )
 
 
 class EnvironmentPatch(Schema):
@@ -100,8 +108,9 @@ class EnvironmentPatch(Schema):
     allow_security_testing: bool | None = None
     auth_token: str | None = Field(None, max_length=10_000, description="Secret: a string replaces it.")
     auth_password: str | None = Field(None, max_length=1_000, description="Secret: a string replaces it.")
-    variables: dict[str, VariableIn] | None = Field(
-        None, description="The full set of variables; names left out are removed."
+    variables: dict[str, VariableIn | None] | None = Field(
+        None,
+        description="Merged (RFC 7396): names left out are kept, null removes one, an object sets one.",
     )
 
 
@@ -135,23 +144,29 @@ def apply(request: HttpRequest, environment: Environment, payload: EnvironmentPa
             setattr(environment, field, sent[field])
             changed.append(field)
     if payload.variables is not None:
-        current = set(environment.variables)
-        environment.variables = {k: v for k, v in environment.variables.items() if k in payload.variables}
-        for name, variable in payload.variables.items():
-            value = variable.value
-            if value is None and (not variable.secret or name not in current):
-                value = ""
+        problems = []
+        for name, change in variable_changes(payload).items():
             try:
-                environment.set_variable(name, value, secret=variable.secret)
+                if change is None:
+                    environment.delete_variable(name)
+                else:
+                    environment.set_variable(name, change.value, secret=change.secret)
             except DjangoValidationError as error:
-                raise ApiError(
-                    422,
-                    "validation_failed",
-                    "Some fields are not valid.",
-                    fields={"variables": error.messages},
-                ) from None
+                problems += error.messages
+        if problems:
+            raise ApiError(
+                422, "validation_failed", "Some fields are not valid.", fields={"variables": problems}
+            )
         changed.append("variables")
     return changed
+
+
+def variable_changes(payload: EnvironmentPatch) -> dict[str, VariableChange | None]:
+    """The payload's `variables` as the model takes them: name → change, or None to remove it."""
+    return {
+        name: None if variable is None else VariableChange(variable.value, variable.secret)
+        for name, variable in (payload.variables or {}).items()
+    }
 
 
 def save(request: HttpRequest, environment: Environment) -> None:
@@ -166,11 +181,11 @@ def save(request: HttpRequest, environment: Environment) -> None:
         ) from None
 
 
-def replaces_a_secret(payload: EnvironmentPatch) -> bool:
+def replaces_a_secret(environment: Environment, payload: EnvironmentPatch) -> bool:
     sent = payload.model_dump(exclude_unset=True)
     if any(sent.get(field) is not None for field in SECRET_FIELDS):
         return True
-    return any(v.secret and v.value is not None for v in (payload.variables or {}).values())
+    return bool(environment.replaced_secret_variables(variable_changes(payload)))
 
 
 @prepared
@@ -180,7 +195,9 @@ def environments_of(project_id: int) -> QuerySet[Environment]:
 
 @router.get("/p/{slug}/environments", response={200: EnvironmentPage, **ERRORS}, auth=READ_WRITE)
 def list_environments(request: HttpRequest, slug: str, page: Query[PageParams]):
-    return paginate(environments_of, page, request.project_access.project.pk, newest_first=False)
+    result = paginate(environments_of, page, request.project_access.project.pk, newest_first=False)
+    prefetch_related_objects(result["items"], "variables")  # one query for the whole page
+    return result
 
 
 @router.post("/p/{slug}/environments", response={201: EnvironmentOut, **ERRORS}, auth=READ_WRITE)
@@ -213,7 +230,7 @@ def get_one(request: HttpRequest, slug: str, environment_id: int):
 )
 def update_environment(request: HttpRequest, slug: str, environment_id: int, payload: EnvironmentPatch):
     environment = get_environment(request, environment_id)
-    if replaces_a_secret(payload):
+    if replaces_a_secret(environment, payload):
         request.auth.require_sudo()
     changed = apply(request, environment, payload)
     save(request, environment)

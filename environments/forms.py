@@ -5,13 +5,22 @@ Secrets never travel back to the browser: their inputs start blank, and blank me
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 from django import forms
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 
-from environments.models import PLAIN_FIELDS, PRESETS, Environment, validate_variable_name
+from environments.models import (
+    MAKE_PLAIN_NEEDS_VALUE,
+    PLAIN_FIELDS,
+    PRESETS,
+    VARIABLE_NAME_MAX_LENGTH,
+    Environment,
+    Variable,
+    VariableChange,
+)
 
 # Shown in a new environment's login fields so nobody starts from a blank JSON box; dropped again when
 # the environment uses another auth type and the example was left untouched.
@@ -181,17 +190,6 @@ class EnvironmentForm(forms.ModelForm):
             data["ui_login_steps"] = []
         return data
 
-    def _update_errors(self, errors: ValidationError) -> None:
-        # Environment.clean() may name a field this form doesn't show (variables): list it above the form
-        # rather than fail.
-        if hasattr(errors, "error_dict"):
-            placed: dict[str, list] = {}
-            for field, messages in errors.error_dict.items():
-                key = field if field in self.fields else NON_FIELD_ERRORS
-                placed.setdefault(key, []).extend(messages)
-            errors = ValidationError(placed)
-        super()._update_errors(errors)
-
     def secret_changes(self) -> dict[str, str]:
         """The secret fields this submission sets: {"auth_token": "new value" or "" to remove}."""
         data = getattr(self, "cleaned_data", {})
@@ -204,143 +202,145 @@ class EnvironmentForm(forms.ModelForm):
         return changes
 
 
-class VariableForm(forms.Form):
-    """One row of the variables table. `original` is the name the row had when the page was drawn."""
+class VariableForm(forms.ModelForm):
+    """One row of the variables table: a stored variable (`stored`) or a new one.
 
-    original = forms.CharField(required=False, widget=forms.HiddenInput)
-    name = forms.CharField(required=False, max_length=100)
+    A stored secret never travels back: its value input is an empty PasswordInput, and blank keeps it.
+    """
+
+    name = forms.CharField(required=False, max_length=VARIABLE_NAME_MAX_LENGTH)
     value = forms.CharField(required=False, strip=False, max_length=MAX_SECRET_LENGTH)
-    secret = forms.BooleanField(required=False)
-    delete = forms.BooleanField(required=False, label="Remove")
 
-    def __init__(self, *args, environment: Environment | None = None, **kwargs):
-        self.environment = environment
+    class Meta:
+        model = Variable
+        fields = ["name", "value", "secret"]
+
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # A copy: validation writes the submitted values onto self.instance.
+        self.stored: Variable | None = copy.copy(self.instance) if self.instance.pk else None
         self.fields["name"].widget.attrs.update({"placeholder": "name", "spellcheck": "false"})
         self.fields["value"].widget.attrs["placeholder"] = "value"
-        stored = self.stored
-        if stored is not None and stored["secret"]:
+        typed_secret = self.stored is None and self.is_bound and self["secret"].data
+        if self.stored_secret or typed_secret:
+            # Neither a stored secret nor a new one just typed is sent back (a failed submission asks again).
             self.fields["value"].widget = forms.PasswordInput(attrs={"autocomplete": "off"})
+        if self.stored_secret:
+            self.initial["value"] = ""  # nor kept in the form, where has_changed() would compare it
 
     @property
-    def stored(self) -> dict[str, Any] | None:
-        """The variable this row edits as stored ({"secret": bool}), or None for a new row."""
-        if self.is_bound:
-            original = self.data.get(self.add_prefix("original")) or ""
-        else:
-            original = self.initial.get("original") or ""
-        if self.environment is None or not original:
-            return None
-        entry = self.environment.variables.get(original)
-        return {"secret": bool(entry.get("secret"))} if isinstance(entry, dict) else None
+    def stored_secret(self) -> bool:
+        return self.stored is not None and self.stored.secret
 
     @property
     def masked_value(self) -> str:
-        original = self.initial.get("original", "")
-        if self.environment is None or not original:
-            return ""
-        return self.environment.get_variables().get(original, "")
+        return self.stored.masked_value if self.stored is not None else ""
+
+    def has_changed(self) -> bool:
+        # A new row with neither name nor value is an empty row, whatever its Secret box says.
+        if self.stored is None and not (self["name"].data or "").strip() and not self["value"].data:
+            return False
+        return super().has_changed()
+
+    def clean_name(self) -> str:
+        return (self.cleaned_data.get("name") or "").strip()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        original = data.get("original") or ""
-        if original and (self.environment is None or original not in self.environment.variables):
-            raise ValidationError("This variable was removed meanwhile; reload the page.")
-        if data.get("delete"):
+        if data.get("DELETE"):
             return data
-        name = (data.get("name") or "").strip()
-        data["name"] = name
-        if not name:
-            if original or data.get("value"):
-                self.add_error("name", "Name this variable, or tick Remove.")
-            return data
-        try:
-            validate_variable_name(name)
-        except ValidationError as exc:
-            self.add_error("name", exc)
-        stored = self.stored
-        if stored and stored["secret"] and not data.get("secret") and not data.get("value"):
-            self.add_error(
-                "value", "Enter its new value to make it a plain variable: a secret's value is never shown."
-            )
+        if not data.get("name"):
+            or_remove = ", or tick Remove" if self.stored else ""
+            self.add_error("name", f"Name this variable{or_remove}.")
+        if self.stored_secret and not data.get("secret") and not data.get("value"):
+            self.add_error("value", MAKE_PLAIN_NEEDS_VALUE)
         return data
 
+    def change(self) -> VariableChange | None:
+        """What this row asks for its stored variable: None removes it; a blank secret keeps its value."""
+        data = getattr(self, "cleaned_data", {})
+        if data.get("DELETE"):
+            return None
+        value = data.get("value") or ""
+        return VariableChange(None if self.stored_secret and not value else value, bool(data.get("secret")))
 
-class BaseVariableFormSet(forms.BaseFormSet):
+
+class BaseVariableFormSet(forms.BaseInlineFormSet):
+    """The variables table: Django's inline formset over the environment's Variable rows.
+
+    It only validates; `stage()` hands the rows to Environment.set_variable()/delete_variable(), so the
+    environment and its variables are saved together by Environment.save(). A row missing from the
+    submission is kept: a truncated or tampered form never deletes by omission.
+    """
+
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        gone = "This variable was removed meanwhile; reload the page."
+        form.fields["id"].error_messages["invalid_choice"] = gone
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].label = "Remove"
+
+    def _changed_forms(self) -> list[VariableForm]:
+        deleted = self.deleted_forms
+        return [form for form in self.forms if form in deleted or form.has_changed()]
+
     def clean(self) -> None:
         if any(self.errors):
             return
-        seen = set()
-        for form in self.forms:
-            data = getattr(form, "cleaned_data", {})
-            name = data.get("name")
-            if not name or data.get("delete"):
+        changed = self._changed_forms()
+        # Names that stay as they are come first, so "used twice" lands on a row that changed.
+        kept = {row.pk: row.name for row in self.get_queryset()}
+        for form in changed:
+            if form.stored is not None:
+                kept.pop(form.stored.pk, None)
+        seen, duplicates = set(kept.values()), False
+        for form in changed:
+            name = form.cleaned_data.get("name")
+            if form.change() is None or not name:
                 continue
             if name in seen:
                 form.add_error("name", f"“{name}” is used twice; each variable needs its own name.")
+                duplicates = True
             seen.add(name)
+        if not duplicates:
+            super().clean()
 
-    def secret_replacements(self) -> list[str]:
-        """Names of stored secret variables this submission overwrites (or turns plain): they need sudo."""
-        names = []
-        for form in self.forms:
-            data = getattr(form, "cleaned_data", {})
-            stored = form.stored
-            overwritten = data.get("value") or ("secret" in data and not data["secret"])
-            if stored and stored["secret"] and not data.get("delete") and overwritten:
-                names.append(data.get("original") or "")
-        return names
+    def secret_replacements(self, environment: Environment) -> list[str]:
+        """Names of stored secret variables this submission overwrites or turns plain (they need sudo)."""
+        changes = {form.stored.name: form.change() for form in self.forms if form.stored is not None}
+        return environment.replaced_secret_variables(changes)
 
-    def apply(self, environment: Environment) -> bool:
-        """Write the rows onto `environment.variables` (saved by the caller); True when anything changed.
-
-        Variables no row mentions are kept: a truncated or tampered form never deletes by omission.
-        """
-        before = (
-            json.dumps(environment.get_variables(reveal=True), sort_keys=True),
-            sorted(environment.secret_variable_names),
-        )
-        current = environment.get_variables(reveal=True)
-        for form in self.forms:
-            data = getattr(form, "cleaned_data", {})
-            original, name = data.get("original") or "", data.get("name") or ""
-            if data.get("delete"):
-                if original:
-                    environment.delete_variable(original)
+    def stage(self, environment: Environment) -> None:
+        """Stage every changed row on `environment`, to be written by its next save()."""
+        changed = self._changed_forms()
+        # Names given up first (removed or renamed rows), so another row may take one in the same save.
+        for form in changed:
+            change = form.change()
+            if form.stored is not None and (change is None or form.cleaned_data["name"] != form.stored.name):
+                environment.delete_variable(form.stored.name)
+        for form in changed:
+            change = form.change()
+            if change is None:
                 continue
-            if not name:
-                continue
-            stored = form.stored
-            value = data.get("value") or ""
-            if stored and stored["secret"] and not value:
-                value = current.get(original, "")  # blank keeps the stored secret
-            if original and original != name:
-                environment.delete_variable(original)
-            environment.set_variable(name, value, secret=bool(data.get("secret")))
-        after = (
-            json.dumps(environment.get_variables(reveal=True), sort_keys=True),
-            sorted(environment.secret_variable_names),
-        )
-        return before != after
+            value = change.value if change.value is not None else form.stored.value
+            environment.set_variable(form.cleaned_data["name"], value, secret=change.secret)
 
 
-VariableFormSet = forms.formset_factory(VariableForm, formset=BaseVariableFormSet, extra=2, max_num=200)
+VariableFormSet = forms.inlineformset_factory(
+    Environment,
+    Variable,
+    form=VariableForm,
+    formset=BaseVariableFormSet,
+    extra=2,
+    max_num=200,
+    can_delete=True,
+    can_delete_extra=False,
+)
 
 
-def variable_formset(environment: Environment | None, data=None) -> BaseVariableFormSet:
-    initial = []
-    if environment is not None:
-        secret = environment.secret_variable_names
-        for name, value in environment.get_variables().items():
-            initial.append(
-                {
-                    "original": name,
-                    "name": name,
-                    "secret": name in secret,
-                    "value": "" if name in secret else value,
-                }
-            )
-    return VariableFormSet(data, initial=initial, prefix="var", form_kwargs={"environment": environment})
+def variable_formset(environment: Environment, data=None) -> BaseVariableFormSet:
+    """The variables table of `environment` (unsaved for the new page: only empty rows)."""
+    return VariableFormSet(data, instance=environment, prefix="var")
 
 
 class PreviewForm(forms.Form):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jsonpath
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from projects.models import Project
 
 VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+VARIABLE_NAME_MAX_LENGTH = 100
+# Said by the page and the API alike: turning a secret plain would otherwise show its stored value.
+MAKE_PLAIN_NEEDS_VALUE = "Enter its new value to make it a plain variable: a secret's value is never shown."
 # Built-in variables (camelCase → SCREAMING_SNAKE); an environment's own variables can't take these names.
 BUILTIN_VARIABLES = {
     "baseUrl": "BASE_URL",
@@ -159,32 +162,51 @@ def ui_login_steps_errors(steps: Any) -> list[str]:
     return errors
 
 
+def variable_name_errors(name: Any) -> list[str]:
+    """Every problem with a variable name, as sentences; [] when it can be used."""
+    # fullmatch: `$` alone would let a trailing newline through.
+    if not isinstance(name, str) or not VARIABLE_NAME_RE.fullmatch(name):
+        return [
+            f"“{name}” is not a valid variable name: use letters, digits and _, not starting with a digit."
+        ]
+    if name in BUILTIN_VARIABLE_NAMES:
+        return [f"“{name}” is a built-in variable; pick another name."]
+    if len(name) > VARIABLE_NAME_MAX_LENGTH:
+        most = VARIABLE_NAME_MAX_LENGTH
+        return [f"“{name[:20]}…” is too long for a variable name: at most {most} characters."]
+    return []
+
+
+def validate_variable_name(name: str) -> None:
+    """The validator of Variable.name (VARIABLE_NAME_RE, not a built-in, not too long)."""
+    errors = variable_name_errors(name)
+    if errors:
+        raise ValidationError(errors[0])
+
+
 def variables_errors(variables: Any) -> list[str]:
-    """Every problem with an environment's variables mapping; [] when valid."""
+    """Every problem with variables as an export carries them (`{name: {value, secret}}`); [] if valid."""
     if not isinstance(variables, dict):
         return ["Variables must be an object of names to {value, secret}."]
     errors = []
     for name, entry in variables.items():
-        if not VARIABLE_NAME_RE.match(name):
-            errors.append(
-                f"“{name}” is not a valid variable name: use letters, digits and _, "
-                "not starting with a digit."
-            )
-        elif name in BUILTIN_VARIABLE_NAMES:
-            errors.append(f"“{name}” is a built-in variable; pick another name.")
+        errors += variable_name_errors(name)
         if not isinstance(entry, dict) or not isinstance(entry.get("secret", False), bool):
             errors.append(f"Variable “{name}” must be {{value, secret}}.")
-            continue
-        value = entry.get("ciphertext", entry.get("value", ""))
-        if not isinstance(value, str):
+        elif not isinstance(entry.get("value", ""), str):
             errors.append(f"Variable “{name}” must have a text value.")
     return errors
 
 
-def validate_variable_name(name: str) -> None:
-    errors = variables_errors({name: {"value": ""}})
-    if errors:
-        raise ValidationError(errors[0])
+class VariableChange(NamedTuple):
+    """What a page row or an API object asks for one variable.
+
+    `value` None keeps the stored value ("" for a new variable); `secret` None keeps the stored setting
+    (plain for a new variable).
+    """
+
+    value: str | None = None
+    secret: bool | None = None
 
 
 class EnvironmentQuerySet(models.QuerySet):
@@ -201,9 +223,9 @@ class Environment(models.Model):
     Creating one from a preset (`apply_preset("staging")`) or editing it opens it up.
 
     Secrets (`auth_token`, `auth_password`, `ui_storage_state`, secret variables) are encrypted at rest:
-    assign plaintext, read plaintext, the column holds ciphertext. Secret variables are kept in
-    `variables` as `{"secret": true, "ciphertext": …}`; assigning `{"value": …, "secret": true}` works
-    too and is sealed on save().
+    assign plaintext, read plaintext, the column holds ciphertext. The environment's own variables are
+    Variable rows (`environment.variables`), changed through set_variable() and delete_variable(): see
+    "Variables" below.
     """
 
     class AuthType(models.TextChoices):
@@ -245,8 +267,6 @@ class Environment(models.Model):
     allow_destructive = models.BooleanField(default=False)
     allow_security_testing = models.BooleanField(default=False)
 
-    variables = models.JSONField(default=dict, blank=True)
-
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -274,11 +294,25 @@ class Environment(models.Model):
         # Without a trailing slash, "${baseUrl}/login" never renders as "…//login".
         self.base_url = (self.base_url or "").strip().rstrip("/")
         self.api_base_url = (self.api_base_url or "").strip().rstrip("/")
-        self._seal_secret_variables()
         stale_token_key = token_cache_key(self) if self.pk and self.updated_at else None
-        super().save(*args, **kwargs)
+        staged = getattr(self, "_staged_variables", None)
+        written = self._current_variables() if staged else None
+        # The environment and its staged variables are written together or not at all.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if staged:
+                self._write_variables(staged)
+        if written is not None:
+            self._loaded_variables = list(written.values())
+        self._staged_variables = {}
         if stale_token_key:
             cache.delete(stale_token_key)
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        """Reload from the database; a full reload also drops staged variable changes and the rows read."""
+        if fields is None:
+            self._staged_variables, self._loaded_variables = {}, None
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
 
     @property
     def effective_api_base_url(self) -> str:
@@ -304,79 +338,113 @@ class Environment(models.Model):
         uses_ui_login = self.auth_type == self.AuthType.UI_LOGIN or self.ui_login_steps
         if uses_ui_login and (problems := ui_login_steps_errors(self.ui_login_steps)):
             errors["ui_login_steps"] = problems
-        if problems := variables_errors(self.variables):
-            errors["variables"] = problems
         if self.auth_type == self.AuthType.STATIC_TOKEN and not (self.auth_header_name or "").strip():
             errors["auth_header_name"] = ["Name the header the token is sent in, such as Authorization."]
         if errors:
             raise ValidationError(errors)
 
     # Variables ------------------------------------------------------------------------------------------
+    #
+    # The rows are read once per instance, on first use (a list loads them for all its environments in
+    # one query with `prefetch_related("variables")`), and kept as save() writes them.
+    # set_variable() and delete_variable() stage a change on this instance, seen at once by every read
+    # below; the next save() writes the environment and all its staged changes in one transaction, so the
+    # page, the API and import never leave half an edit behind. A save also moves updated_at, which
+    # retires a cached login token that used the old values.
 
-    def _seal_secret_variables(self) -> None:
-        """Encrypt any secret variable still holding a plaintext `value` (assigned directly)."""
-        if not isinstance(self.variables, dict):
-            return
-        for name, entry in list(self.variables.items()):
-            if isinstance(entry, dict) and entry.get("secret") and "value" in entry:
-                self.variables[name] = _secret_entry(str(entry["value"]))
+    def _stored_variables(self) -> dict[str, Variable]:
+        """The rows as stored, by name: read once (no query when a list prefetched them)."""
+        if self.pk is None:
+            return {}
+        if getattr(self, "_loaded_variables", None) is None:
+            self._loaded_variables = list(self.variables.all())
+        return {row.name: row for row in self._loaded_variables}
+
+    def _current_variables(self) -> dict[str, Variable]:
+        """The rows as the next save() leaves them: the stored ones with the staged changes applied."""
+        rows = self._stored_variables()
+        for name, row in getattr(self, "_staged_variables", {}).items():
+            if row is None:
+                rows.pop(name, None)
+            else:
+                rows[name] = row
+        return dict(sorted(rows.items()))
+
+    def _stage(self, name: str, row: Variable | None) -> None:
+        """Keep `row` (None: a removal) for the next save(), replacing what was staged for `name`."""
+        self._staged_variables = {**getattr(self, "_staged_variables", {}), name: row}
+
+    def _write_variables(self, staged: dict[str, Variable | None]) -> None:
+        removed = [name for name, row in staged.items() if row is None]
+        if removed:
+            self.variables.filter(name__in=removed).delete()
+        rows = [row for row in staged.values() if row is not None]
+        for row in rows:
+            row.environment = self
+        # One upsert on (environment, name): a stored name is updated in place, so renames and swaps in one
+        # save never collide, and a name another request added meanwhile is overwritten, not a 500.
+        Variable.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["environment", "name"],
+            update_fields=["value", "secret", "updated_at"],
+        )
 
     def get_variables(self, reveal: bool = False) -> dict[str, str]:
         """The environment's own variables by name: plaintext when `reveal`, else secrets masked."""
-        values = {}
-        for name, entry in sorted(self.variables.items()):
-            if entry.get("secret"):
-                if "value" in entry:  # assigned but not saved yet
-                    plaintext = str(entry["value"])
-                else:
-                    plaintext = crypto.decrypt(entry["ciphertext"]) if entry.get("ciphertext") else ""
-                values[name] = plaintext if reveal else crypto.mask(plaintext)
-            else:
-                values[name] = str(entry.get("value", ""))
-        return values
+        return {
+            name: row.value if reveal else row.masked_value for name, row in self._current_variables().items()
+        }
 
     @property
     def masked_variables(self) -> dict[str, dict[str, Any]]:
         """Each variable as people and the API see it: `{"value": …, "secret": bool}`, secrets masked."""
-        secret = self.secret_variable_names
         return {
-            name: {"value": value, "secret": name in secret} for name, value in self.get_variables().items()
+            name: {"value": row.masked_value, "secret": row.secret}
+            for name, row in self._current_variables().items()
         }
 
     @property
     def secret_variable_names(self) -> set[str]:
-        return {name for name, entry in self.variables.items() if entry.get("secret")}
+        return {name for name, row in self._current_variables().items() if row.secret}
 
-    def set_variable(self, name: str, value: str | None, secret: bool = False) -> None:
-        """Add or replace a variable (saved by the next save()). `value=None` keeps the current value,
-        so an edit form can leave a secret blank and change only its name or secrecy."""
-        validate_variable_name(name)
-        if value is None:
-            value = self.get_variables(reveal=True).get(name, "")
-        entry = _secret_entry(str(value)) if secret else {"value": str(value), "secret": False}
-        self.variables = {**self.variables, name: entry}
+    def set_variable(self, name: str, value: str | None = None, secret: bool | None = None) -> None:
+        """Add or replace a variable, staged until the next save().
 
-    @classmethod
-    def rotate_embedded_secrets(cls, rotate: Callable[[str], str]) -> int:
-        """Re-encrypt secret variable values with `rotate` (called by `manage.py rotate_encryption_keys`).
-
-        Written with update(): rotation changes no plaintext, so updated_at and cached tokens stay.
+        `value=None` keeps the current value, so an edit can leave a secret blank and change only its
+        secrecy; `secret=None` keeps the current setting (plain for a new variable). A secret turns plain
+        only with a new value (ValidationError otherwise), as its old one would be shown.
         """
-        count = 0
-        rows = cls._base_manager.select_for_update().order_by("pk").values_list("pk", "variables")
-        for pk, variables in rows.iterator(chunk_size=500):
-            rotated = 0
-            for entry in (variables or {}).values():
-                if isinstance(entry, dict) and entry.get("secret") and entry.get("ciphertext"):
-                    entry["ciphertext"] = rotate(entry["ciphertext"])
-                    rotated += 1
-            if rotated:
-                cls._base_manager.filter(pk=pk).update(variables=variables)
-                count += rotated
-        return count
+        validate_variable_name(name)
+        current = self._current_variables().get(name)
+        if secret is None:
+            secret = current.secret if current else False
+        if value is None:
+            if current is not None and current.secret and not secret:
+                raise ValidationError(f"“{name}”: {MAKE_PLAIN_NEEDS_VALUE}")
+            value = current.value if current else ""
+        self._stage(name, Variable(name=name, value=str(value), secret=secret))
 
     def delete_variable(self, name: str) -> None:
-        self.variables = {key: entry for key, entry in self.variables.items() if key != name}
+        """Remove a variable, staged until the next save(); a name that doesn't exist is no error."""
+        self._stage(name, None)
+
+    def replaced_secret_variables(self, changes: Mapping[str, VariableChange | None]) -> list[str]:
+        """Names of stored secret variables that `changes` overwrite or turn plain, sorted.
+
+        The one rule for "this replaces a secret variable" (SPEC §6, §11: a session needs sudo mode for
+        it), asked by the page and the API alike. `changes` maps a stored name to what is asked for it;
+        None removes the variable, which reveals nothing and sends it nowhere, so it doesn't count.
+        """
+        stored = self._stored_variables()
+        return sorted(
+            name
+            for name, change in changes.items()
+            if change is not None
+            and name in stored
+            and stored[name].secret
+            and (change.value is not None or change.secret is False)
+        )
 
     # Auth -----------------------------------------------------------------------------------------------
 
@@ -400,7 +468,8 @@ class Environment(models.Model):
         data: dict[str, Any] = {"qodex_environment": EXPORT_FORMAT}
         data.update({field: getattr(self, field) for field in PLAIN_FIELDS})
         data["variables"] = {
-            name: _exported_variable(entry) for name, entry in sorted(self.variables.items())
+            name: {"secret": True} if row.secret else {"value": row.value, "secret": False}
+            for name, row in self._current_variables().items()
         }
         left_out = [field for field in ("auth_token", "auth_password") if getattr(self, field)]
         left_out += [f"variables.{name}" for name in sorted(self.secret_variable_names)]
@@ -419,27 +488,22 @@ class Environment(models.Model):
                 f'This is not a Qodex environment export (expected "qodex_environment": {EXPORT_FORMAT}).'
             )
         fields = {field: data[field] for field in PLAIN_FIELDS if field in data and data[field] is not None}
-        variables = data.get("variables") or {}
-        if not isinstance(variables, dict):
-            raise ValidationError({"variables": ["Variables must be an object of names to {value, secret}."]})
-        fields["variables"] = {
-            name: _secret_entry("") if isinstance(entry, dict) and entry.get("secret") else entry
-            for name, entry in variables.items()
-        }
         environment = cls(project=project, updated_by=user, **fields)
         environment.name = _free_name(project, str(environment.name or "").strip() or "Imported")
-        environment.full_clean()
+        variables = data.get("variables") or {}
+        errors: dict[str, list[str]] = {}
+        try:
+            environment.full_clean()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        if problems := variables_errors(variables):
+            errors["variables"] = problems
+        if errors:
+            raise ValidationError(errors)
+        for name, entry in variables.items():
+            secret = bool(entry.get("secret"))
+            environment.set_variable(name, "" if secret else entry.get("value", ""), secret=secret)
         return environment
-
-
-def _secret_entry(plaintext: str) -> dict[str, Any]:
-    return {"secret": True, "ciphertext": crypto.encrypt(plaintext) if plaintext else ""}
-
-
-def _exported_variable(entry: dict[str, Any]) -> dict[str, Any]:
-    if entry.get("secret"):
-        return {"secret": True}
-    return {"value": entry.get("value", ""), "secret": False}
 
 
 def _free_name(project, name: str) -> str:
@@ -448,6 +512,50 @@ def _free_name(project, name: str) -> str:
     while candidate.lower() in taken:
         candidate, n = f"{name} ({n})", n + 1
     return candidate
+
+
+# Variables ------------------------------------------------------------------------------------------------
+
+
+class Variable(models.Model):
+    """One of an environment's own variables, used in templates as `${name}` (SPEC §6).
+
+    `value` is an EncryptedTextField for plain variables too: one column and one rotation path
+    (`manage.py rotate_encryption_keys` finds it like every other encrypted field), and a variable
+    turned secret later never leaves its old value readable in the table. `secret` decides what people
+    see: a secret's value is only ever shown masked. Change rows through Environment.set_variable() and
+    delete_variable() (the page, the API and import all do), so the environment is saved with them.
+    """
+
+    # No index of its own: the unique constraint's (environment, name) index serves every lookup by
+    # environment, in name order.
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="variables", db_index=False
+    )
+    name = models.CharField(max_length=VARIABLE_NAME_MAX_LENGTH, validators=[validate_variable_name])
+    value = EncryptedTextField(blank=True, default="")
+    secret = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "environment_variables"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "name"],
+                name="variable_name_unique_per_environment",
+                violation_error_message="This environment already has a variable with this name.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def masked_value(self) -> str:
+        """The value as people see it: a secret masked (`••••1a2b`), a plain value as it is."""
+        return crypto.mask(self.value) if self.secret else self.value
 
 
 # The API login token cache --------------------------------------------------------------------------------

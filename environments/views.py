@@ -41,7 +41,7 @@ from projects.models import Project, ProjectMember
 from qodex import crypto
 
 # Secrets are decrypted when a row loads: the list never needs them.
-SECRET_COLUMNS = ("auth_token", "auth_password", "ui_storage_state", "variables")
+SECRET_COLUMNS = ("auth_token", "auth_password", "ui_storage_state")
 SAFE = ["GET", "HEAD"]
 
 
@@ -57,7 +57,8 @@ def confirm_password_url(request: HttpRequest, next_url: str | None = None) -> s
 
 
 def save_environment(form: EnvironmentForm, environment: Environment) -> bool:
-    """Save; a name taken by a concurrent request becomes a field error instead of a 500."""
+    """Save the environment with its staged variables (one transaction); a name taken by a concurrent
+    request becomes a field error instead of a 500."""
     try:
         with transaction.atomic():
             environment.save()
@@ -102,14 +103,14 @@ def environment_new(request: HttpRequest, project: Project, access: ProjectAcces
     environment.apply_preset(preset)
     data = request.POST if request.method == "POST" else None
     form = EnvironmentForm(data, instance=environment, validate_url=request.path)
-    variables = variable_formset(None, data)
+    variables = variable_formset(environment, data)
     if request.method == "POST":
         if wants_validation(request):
             return validated_field(request, form)
         if form.is_valid() & variables.is_valid():
             for name, value in form.secret_changes().items():
                 setattr(environment, name, value)
-            variables.apply(environment)
+            variables.stage(environment)
             environment.updated_by = request.user
             if save_environment(form, environment):
                 audit.record(
@@ -184,7 +185,8 @@ def environment_detail(
     if wants_validation(request):
         return validated_field(request, form)
     valid = form.is_valid() & variables.is_valid()
-    replaced = list(form.secret_changes()) + [f"variables.{n}" for n in variables.secret_replacements()]
+    replaced = list(form.secret_changes())
+    replaced += [f"variables.{name}" for name in variables.secret_replacements(environment)]
     if replaced and not sudo.is_active(request):
         messages.info(request, "Confirm your password to replace a secret, then make the change again.")
         return redirect(confirm_password_url(request, request.path + "#secrets"))
@@ -192,8 +194,9 @@ def environment_detail(
         changed = [f for f in EnvironmentForm.Meta.fields if getattr(editing, f) != getattr(environment, f)]
         for name, value in form.secret_changes().items():
             setattr(editing, name, value)
-        if variables.apply(editing):
+        if variables.has_changed():
             changed.append("variables")
+        variables.stage(editing)
         editing.updated_by = request.user
         if save_environment(form, editing):
             if changed or not replaced:

@@ -135,3 +135,121 @@ def test_a_session_replacing_a_secret_needs_sudo_mode(cast, client, base):
     # Changing something else needs no password.
     response = client.patch(f"{base}/{env_id}", {"read_only": True}, content_type="application/json")
     assert response.status_code == 200
+
+
+# --- variables: RFC 7396 merge (SPEC §6) -----------------------------------------------------------------
+
+SECRET_VALUE = "var-secret-value-5d6e"
+
+
+def test_patch_merges_variables_keeping_omitted_names_and_removing_null_ones(api, base):
+    env_id = create(
+        api,
+        base,
+        variables={
+            "tenant": {"value": "acme"},
+            "region": {"value": "eu-west-1"},
+            "apiSecret": {"value": SECRET_VALUE, "secret": True},
+        },
+    ).json()["id"]
+    response = api.patch(
+        f"{base}/{env_id}",
+        json={"variables": {"region": None, "tenant": {"value": "globex"}, "userId": {"value": "42"}}},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["variables"] == {
+        "apiSecret": {"value": "••••5d6e", "secret": True},
+        "tenant": {"value": "globex", "secret": False},
+        "userId": {"value": "42", "secret": False},
+    }
+    assert SECRET_VALUE not in response.content.decode()
+    environment = Environment.objects.get(pk=env_id)
+    assert environment.get_variables(reveal=True) == {
+        "apiSecret": SECRET_VALUE,
+        "tenant": "globex",
+        "userId": "42",
+    }
+    # Removing a name that doesn't exist, or sending no variables at all, changes nothing.
+    assert api.patch(f"{base}/{env_id}", json={"variables": {"nope": None}}).status_code == 200
+    assert (
+        api.patch(f"{base}/{env_id}", json={"read_only": False}).json()["variables"]
+        == response.json()["variables"]
+    )
+
+
+def test_an_omitted_value_or_secrecy_keeps_what_is_stored(api, base):
+    env_id = create(
+        api,
+        base,
+        variables={"tenant": {"value": "acme"}, "apiSecret": {"value": SECRET_VALUE, "secret": True}},
+    ).json()["id"]
+    response = api.patch(
+        f"{base}/{env_id}", json={"variables": {"tenant": {"secret": True}, "apiSecret": {"value": None}}}
+    )
+    assert response.json()["variables"] == {
+        "apiSecret": {"value": "••••5d6e", "secret": True},
+        "tenant": {"value": "••••", "secret": True},
+    }
+    response = api.patch(
+        f"{base}/{env_id}", json={"variables": {"apiSecret": {"value": "replaced-value-7f8g"}}}
+    )
+    assert response.json()["variables"]["apiSecret"] == {"value": "••••7f8g", "secret": True}  # still secret
+
+
+def test_a_secret_variable_turns_plain_only_with_a_new_value(api, base):
+    env_id = create(api, base, variables={"apiSecret": {"value": SECRET_VALUE, "secret": True}}).json()["id"]
+    response = api.patch(f"{base}/{env_id}", json={"variables": {"apiSecret": {"secret": False}}})
+    assert (response.status_code, error_code(response)) == (422, "validation_failed")
+    assert (
+        "Enter its new value to make it a plain variable"
+        in response.json()["error"]["fields"]["variables"][0]
+    )
+    assert Environment.objects.get(pk=env_id).secret_variable_names == {"apiSecret"}
+    response = api.patch(
+        f"{base}/{env_id}", json={"variables": {"apiSecret": {"value": "public", "secret": False}}}
+    )
+    assert response.json()["variables"] == {"apiSecret": {"value": "public", "secret": False}}
+
+
+def test_a_bad_variable_name_changes_nothing(api, base):
+    env_id = create(api, base, variables={"tenant": {"value": "acme"}}).json()["id"]
+    response = api.patch(
+        f"{base}/{env_id}",
+        json={"name": "Renamed", "variables": {"tenant": None, "ok": {"value": "1"}, "2fa": {"value": "x"}}},
+    )
+    assert (response.status_code, error_code(response)) == (422, "validation_failed")
+    assert response.json()["error"]["fields"]["variables"] == [
+        "“2fa” is not a valid variable name: use letters, digits and _, not starting with a digit."
+    ]
+    environment = Environment.objects.get(pk=env_id)
+    assert (environment.name, environment.get_variables()) == ("Staging", {"tenant": "acme"})
+
+
+def test_a_session_overwriting_or_unmasking_a_secret_variable_needs_sudo_mode(cast, client, base, make_key):
+    client.force_login(cast.member)
+    set_sudo(client, False)
+    session = ApiClient(client=client)
+    # Creating secrets replaces none: no password needed.
+    response = create(session, base, variables={"apiSecret": {"value": SECRET_VALUE, "secret": True}})
+    assert response.status_code == 201, response.content
+    env_id = response.json()["id"]
+    for change in ({"value": "overwritten-1234", "secret": True}, {"value": "now-plain", "secret": False}):
+        response = session.patch(f"{base}/{env_id}", json={"variables": {"apiSecret": change}})
+        assert (response.status_code, error_code(response)) == (403, "sudo_required"), change
+    assert Environment.objects.get(pk=env_id).get_variables(reveal=True) == {"apiSecret": SECRET_VALUE}
+    assert not AuditEvent.objects.filter(action="environment.updated").exists()
+
+    # Keeping it, adding another secret and removing one need no password.
+    unchanged = {"apiSecret": {"secret": True}, "other": {"value": "other-secret-9999", "secret": True}}
+    assert session.patch(f"{base}/{env_id}", json={"variables": unchanged}).status_code == 200
+    assert session.patch(f"{base}/{env_id}", json={"variables": {"other": None}}).status_code == 200
+
+    set_sudo(client, True)
+    change = {"apiSecret": {"value": "now-plain", "secret": False}}
+    assert session.patch(f"{base}/{env_id}", json={"variables": change}).status_code == 200
+    assert Environment.objects.get(pk=env_id).get_variables(reveal=True) == {"apiSecret": "now-plain"}
+
+    # Keys are exempt from sudo mode.
+    key = ApiClient(make_key(project=cast.project))
+    change = {"apiSecret": {"value": "secret-again-4321", "secret": True}}
+    assert key.patch(f"{base}/{env_id}", json={"variables": change}).status_code == 200

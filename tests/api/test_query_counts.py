@@ -43,9 +43,12 @@ def add_members(cast, n):
 def add_environments(cast, n):
     start = Environment.objects.count()
     for i in range(start, start + n):
-        Environment.objects.create(
+        environment = Environment(
             project=cast.project, name=f"env {i}", base_url="https://x.test", auth_token="t" * 12
         )
+        environment.set_variable("tenant", f"tenant-{i}")
+        environment.set_variable("apiKey", f"secret-key-{i:04d}", secret=True)
+        environment.save()
 
 
 LISTS: list[tuple[str, Callable]] = [

@@ -9,7 +9,7 @@ import time
 from django.test import Client
 
 from accounts import sudo
-from environments.models import Environment
+from environments.models import Environment, Variable
 
 TOKEN = "tok-static-secret-0a1b2c3d"
 PASSWORD = "pw-login-secret-4e5f6a7b"
@@ -62,7 +62,7 @@ def with_secrets(make_environment, **fields) -> Environment:
 
 def form_data(environment: Environment | None = None, **overrides) -> dict[str, str]:
     """What the edit form posts for `environment` untouched (a new one's defaults when None): secret
-    inputs blank, every variable as a row, two empty rows."""
+    inputs blank, every stored variable as a row (`var-<i>-id`, by name), two empty rows."""
     env = environment or Environment(name="", base_url="")
     data = {
         "name": env.name,
@@ -81,19 +81,17 @@ def form_data(environment: Environment | None = None, **overrides) -> dict[str, 
     for flag in ("read_only", "allow_destructive", "allow_security_testing"):
         if getattr(env, flag):
             data[flag] = "on"
-    names = sorted(env.variables) if environment is not None else []
-    secret = env.secret_variable_names if environment is not None else set()
-    shown = env.get_variables() if environment is not None else {}
-    for index, name in enumerate(names):
-        data[f"var-{index}-original"] = name
-        data[f"var-{index}-name"] = name
-        data[f"var-{index}-value"] = "" if name in secret else shown[name]
-        if name in secret:
+    rows = list(Variable.objects.filter(environment=env).order_by("name")) if environment is not None else []
+    for index, row in enumerate(rows):
+        data[f"var-{index}-id"] = str(row.pk)
+        data[f"var-{index}-name"] = row.name
+        data[f"var-{index}-value"] = "" if row.secret else row.value
+        if row.secret:
             data[f"var-{index}-secret"] = "on"
     data.update(
         {
-            "var-TOTAL_FORMS": str(len(names) + 2),
-            "var-INITIAL_FORMS": str(len(names)),
+            "var-TOTAL_FORMS": str(len(rows) + 2),
+            "var-INITIAL_FORMS": str(len(rows)),
             "var-MIN_NUM_FORMS": "0",
             "var-MAX_NUM_FORMS": "1000",
         }

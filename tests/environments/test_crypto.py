@@ -14,18 +14,23 @@ from qodex.crypto import EncryptedTextField
 
 
 def raw_row(environment: Environment) -> dict:
-    """The columns exactly as PostgreSQL (or SQLite) holds them, bypassing the ORM's decryption."""
+    """The columns exactly as PostgreSQL (or SQLite) holds them, bypassing the ORM's decryption;
+    `variables` maps each variable's name to its raw `value` column."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT auth_token, auth_password, ui_storage_state, variables FROM environments WHERE id = %s",
+            "SELECT auth_token, auth_password, ui_storage_state FROM environments WHERE id = %s",
             [environment.pk],
         )
-        auth_token, auth_password, ui_storage_state, variables = cursor.fetchone()
+        auth_token, auth_password, ui_storage_state = cursor.fetchone()
+        cursor.execute(
+            "SELECT name, value FROM environment_variables WHERE environment_id = %s", [environment.pk]
+        )
+        variables = dict(cursor.fetchall())
     return {
         "auth_token": auth_token,
         "auth_password": auth_password,
         "ui_storage_state": ui_storage_state,
-        "variables": str(variables),
+        "variables": variables,
     }
 
 
@@ -79,10 +84,12 @@ def test_secrets_are_stored_encrypted_and_read_back_as_plaintext(make_environmen
     )
 
     raw = raw_row(environment)
-    for plaintext in ("tok-live-1a2b3c4d", "hunter2-correct-horse", "cookie-value-9z", "key-abc-777"):
-        assert all(plaintext not in column for column in raw.values()), plaintext
+    columns = [raw["auth_token"], raw["auth_password"], raw["ui_storage_state"], *raw["variables"].values()]
+    for plaintext in ("tok-live-1a2b3c4d", "hunter2-correct-horse", "cookie-value-9z", "key-abc-777", "acme"):
+        assert all(plaintext not in column for column in columns), plaintext
     assert raw["auth_token"].startswith("gAAAA")
-    assert "acme" in raw["variables"]  # plain variables stay readable
+    # One encrypted field for every variable value: plain ones are encrypted at rest too.
+    assert raw["variables"]["API_KEY"].startswith("gAAAA") and raw["variables"]["TENANT"].startswith("gAAAA")
 
     fresh = Environment.objects.get(pk=environment.pk)
     assert fresh.auth_token == "tok-live-1a2b3c4d"
@@ -116,7 +123,10 @@ def test_rotation_re_encrypts_every_secret_under_the_newest_key(settings, make_e
     assert fresh.auth_token == "tok-live-1a2b3c4d"
     assert fresh.auth_password == "hunter2-correct-horse"
     assert fresh.get_variables(reveal=True) == {"API_KEY": "key-abc-777", "TENANT": "acme"}
-    assert Fernet(new).decrypt(raw_row(environment)["auth_token"].encode()) == b"tok-live-1a2b3c4d"
+    raw = raw_row(environment)
+    assert Fernet(new).decrypt(raw["auth_token"].encode()) == b"tok-live-1a2b3c4d"
+    assert Fernet(new).decrypt(raw["variables"]["API_KEY"].encode()) == b"key-abc-777"
+    assert Fernet(new).decrypt(raw["variables"]["TENANT"].encode()) == b"acme"
     assert fresh.updated_at == updated_at  # rotation is not an edit
 
 

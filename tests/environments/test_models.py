@@ -4,7 +4,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from environments.models import PRESETS, Environment, cache_token, cached_token
+from environments.models import (
+    PRESETS,
+    Environment,
+    Variable,
+    VariableChange,
+    cache_token,
+    cached_token,
+)
 from tests.factories import make_user
 
 
@@ -185,20 +192,24 @@ def test_valid_ui_login_steps_pass(cast):
     ).full_clean()
 
 
-def test_variable_names_must_be_identifiers_and_not_built_ins(cast):
+def test_variable_names_must_be_identifiers_not_built_ins_nor_too_long(cast):
     environment = Environment(project=cast.project, name="Vars", base_url="https://x.test")
-    environment.variables = {
-        "user-id": {"value": "1", "secret": False},
-        "baseUrl": {"value": "x", "secret": False},
-        "TENANT": {"value": 7, "secret": False},
+    refusals = {
+        "user-id": "“user-id” is not a valid variable name: use letters, digits and _, "
+        "not starting with a digit.",
+        "tenant\n": "“tenant\n” is not a valid variable name: use letters, digits and _, "
+        "not starting with a digit.",
+        "baseUrl": "“baseUrl” is a built-in variable; pick another name.",
+        "n" * 101: f"“{'n' * 20}…” is too long for a variable name: at most 100 characters.",
     }
-    assert errors_of(environment)["variables"] == [
-        "“user-id” is not a valid variable name: use letters, digits and _, not starting with a digit.",
-        "“baseUrl” is a built-in variable; pick another name.",
-        "Variable “TENANT” must have a text value.",
-    ]
+    for name, message in refusals.items():
+        with pytest.raises(ValidationError) as caught:
+            environment.set_variable(name, "1")
+        assert caught.value.messages == [message]
+    assert environment.get_variables() == {}
+    # The row validates its name the same way (the page's formset relies on it).
     with pytest.raises(ValidationError, match="not a valid variable name"):
-        environment.set_variable("2fa", "x")
+        Variable(name="2fa").clean_fields(exclude={"environment"})
 
 
 def test_secret_variables_are_masked_unless_revealed(make_environment):
@@ -206,16 +217,72 @@ def test_secret_variables_are_masked_unless_revealed(make_environment):
     assert environment.get_variables() == {"API_KEY": "••••7a7b", "TENANT": "acme"}
     assert environment.get_variables(reveal=True) == {"API_KEY": "key-abc-7a7b", "TENANT": "acme"}
     assert environment.secret_variable_names == {"API_KEY"}
-    assert "key-abc-7a7b" not in str(environment.variables)
+    assert environment.masked_variables == {
+        "API_KEY": {"value": "••••7a7b", "secret": True},
+        "TENANT": {"value": "acme", "secret": False},
+    }
+    assert sorted(Variable.objects.filter(environment=environment).values_list("name", "secret")) == [
+        ("API_KEY", True),
+        ("TENANT", False),
+    ]
 
 
-def test_assigning_variables_directly_still_seals_secret_values_on_save(make_environment):
-    environment = make_environment()
-    environment.variables = {"API_KEY": {"value": "key-abc-7a7b", "secret": True}}
+def test_variable_changes_are_staged_until_save_which_writes_them_with_the_environment_or_not_at_all(
+    make_environment,
+):
+    make_environment(name="Taken")
+    environment = make_environment(variables={"A": ("1", False), "B": ("2", True)})
+    environment.set_variable("C", "3")
+    environment.delete_variable("A")
+    environment.set_variable("B", "two-changed", secret=True)
+    assert environment.get_variables(reveal=True) == {"B": "two-changed", "C": "3"}  # reads see them
+    assert Environment.objects.get(pk=environment.pk).get_variables(reveal=True) == {"A": "1", "B": "2"}
+
+    environment.name = "taken"  # the save fails: no variable may be written either
+    with pytest.raises(IntegrityError), transaction.atomic():
+        environment.save()
+    assert Environment.objects.get(pk=environment.pk).get_variables(reveal=True) == {"A": "1", "B": "2"}
+
+    environment.name = "Staging"
     environment.save()
-    stored = Environment.objects.get(pk=environment.pk)
-    assert "key-abc-7a7b" not in str(stored.variables)
-    assert stored.get_variables(reveal=True) == {"API_KEY": "key-abc-7a7b"}
+    assert Environment.objects.get(pk=environment.pk).get_variables(reveal=True) == {
+        "B": "two-changed",
+        "C": "3",
+    }
+    assert environment.get_variables(reveal=True) == {"B": "two-changed", "C": "3"}
+    environment.delete_variable("C")  # a removal alone is written and seen too
+    environment.save()
+    assert environment.get_variables(reveal=True) == {"B": "two-changed"}
+    assert Environment.objects.get(pk=environment.pk).get_variables(reveal=True) == {"B": "two-changed"}
+
+
+def test_two_variables_can_swap_names_in_one_save(make_environment):
+    environment = make_environment(variables={"A": ("first", False), "B": ("second", True)})
+    environment.delete_variable("A")
+    environment.delete_variable("B")
+    environment.set_variable("A", "second", secret=True)
+    environment.set_variable("B", "first", secret=False)
+    environment.save()
+    assert Environment.objects.get(pk=environment.pk).get_variables(reveal=True) == {
+        "A": "second",
+        "B": "first",
+    }
+
+
+def test_a_name_another_request_added_meanwhile_is_overwritten_rather_than_an_error(make_environment):
+    environment = make_environment()
+    assert environment.get_variables() == {}  # read before the other request writes
+    Variable.objects.create(environment=environment, name="A", value="theirs")
+    environment.set_variable("A", "mine")
+    environment.save()
+    assert Environment.objects.get(pk=environment.pk).get_variables(reveal=True) == {"A": "mine"}
+
+
+def test_a_name_is_unique_per_environment_in_the_database(make_environment):
+    environment = make_environment(variables={"A": ("1", False)})
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Variable.objects.create(environment=environment, name="A", value="2")
+    Variable.objects.create(environment=make_environment(name="Other"), name="A", value="2")
 
 
 def test_leaving_a_secret_blank_keeps_it_and_variables_can_be_removed(make_environment):
@@ -228,6 +295,48 @@ def test_leaving_a_secret_blank_keeps_it_and_variables_can_be_removed(make_envir
     assert environment.secret_variable_names == {"API_KEY", "TENANT"}
     environment.delete_variable("TENANT")
     assert environment.get_variables(reveal=True) == {"API_KEY": "key-abc-7a7b"}
+
+
+def test_a_secret_turns_plain_only_with_a_new_value(make_environment):
+    environment = make_environment(variables={"API_KEY": ("key-abc-7a7b", True)})
+    with pytest.raises(ValidationError, match="Enter its new value to make it a plain variable"):
+        environment.set_variable("API_KEY", None, secret=False)
+    environment.set_variable("API_KEY", None)  # secret=None keeps it secret
+    assert environment.secret_variable_names == {"API_KEY"}
+    environment.set_variable("API_KEY", "now-plain", secret=False)
+    assert environment.get_variables() == {"API_KEY": "now-plain"}
+
+
+def test_replacing_a_secret_variable_means_overwriting_its_value_or_turning_it_plain(make_environment):
+    environment = make_environment(variables={"API_KEY": ("key-abc-7a7b", True), "TENANT": ("acme", False)})
+    keep = VariableChange(None, True)
+    assert environment.replaced_secret_variables({"API_KEY": keep, "TENANT": VariableChange("x", True)}) == []
+    assert environment.replaced_secret_variables({"API_KEY": VariableChange(None, None)}) == []
+    assert environment.replaced_secret_variables({"API_KEY": None}) == []  # removing reveals nothing
+    assert environment.replaced_secret_variables({"NEW": VariableChange("x", True)}) == []
+    assert environment.replaced_secret_variables({"API_KEY": VariableChange("new-value", True)}) == [
+        "API_KEY"
+    ]
+    assert environment.replaced_secret_variables({"API_KEY": VariableChange("", None)}) == ["API_KEY"]
+    assert environment.replaced_secret_variables({"API_KEY": VariableChange(None, False)}) == ["API_KEY"]
+
+
+def test_the_list_prefetch_serves_every_variable_read_without_another_query(
+    make_environment, django_assert_num_queries
+):
+    make_environment(name="One", variables={"A": ("1", False), "B": ("2", True)})
+    make_environment(name="Two", variables={"C": ("3", False)})
+    with django_assert_num_queries(2):
+        environments = list(Environment.objects.order_by("name").prefetch_related("variables"))
+        shown = [
+            (e.masked_variables, e.secret_variable_names, e.get_variables(reveal=True)) for e in environments
+        ]
+    assert shown[0] == (
+        {"A": {"value": "1", "secret": False}, "B": {"value": "••••", "secret": True}},
+        {"B"},
+        {"A": "1", "B": "2"},
+    )
+    assert shown[1][2] == {"C": "3"}
 
 
 def test_the_auth_header_follows_the_auth_type(make_environment):

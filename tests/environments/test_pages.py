@@ -67,7 +67,8 @@ def test_the_list_and_an_environment_page_run_a_constant_number_of_queries(cast,
     small = count()
     for i in range(2, 30):
         make_environment(name=f"Env {i}", updated_by=cast.admin, auth_type="ui_login", ui_login_steps=[])
-    first.variables = {f"v{i}": {"value": str(i), "secret": i % 2 == 0} for i in range(30)}
+    for i in range(30):
+        first.set_variable(f"v{i}", str(i), secret=i % 2 == 0)
     first.save()
     assert count() == small
 
@@ -307,11 +308,76 @@ def test_variables_are_added_and_removed(cast, login, make_environment):
     environment = with_secrets(make_environment)
     client = login(cast.member)
     data = form_data(
-        environment, **{"var-1-delete": "on", "var-2-name": "region", "var-2-value": "eu-west-1"}
+        environment, **{"var-1-DELETE": "on", "var-2-name": "region", "var-2-value": "eu-west-1"}
     )
     assert client.post(urls(environment)["detail"], data).status_code == 302
     environment.refresh_from_db()
     assert environment.get_variables(reveal=True) == {"apiKey": API_KEY, "region": "eu-west-1"}
+
+
+def test_each_variable_needs_its_own_name_and_nothing_is_saved_otherwise(cast, login, make_environment):
+    environment = with_secrets(make_environment)
+    client = login(cast.member)
+    for rows in (
+        {"var-2-name": "region", "var-2-value": "a", "var-3-name": "region", "var-3-value": "b"},
+        {"var-2-name": "apiKey", "var-2-value": "sneaky-overwrite"},  # a new row can't take a stored name
+        {"var-1-name": "apiKey"},  # nor a renamed one
+    ):
+        response = client.post(urls(environment)["detail"], form_data(environment, **rows))
+        assert response.status_code == 400, rows
+        assert "is used twice; each variable needs its own name." in response.content.decode()
+    environment.refresh_from_db()
+    assert environment.get_variables(reveal=True) == {"apiKey": API_KEY, "tenant": "acme"}
+
+
+def test_one_save_may_swap_names_or_give_a_removed_name_to_another_row(cast, login, make_environment):
+    environment = with_secrets(make_environment)
+    client = login(cast.member)
+    # Rows are in name order: 0 is apiKey (secret), 1 is tenant.
+    swap = form_data(environment, **{"var-0-name": "tenant", "var-1-name": "apiKey"})
+    assert client.post(urls(environment)["detail"], swap).status_code == 302
+    environment.refresh_from_db()
+    assert environment.get_variables(reveal=True) == {"apiKey": "acme", "tenant": API_KEY}
+    assert environment.secret_variable_names == {"tenant"}
+
+    take = form_data(environment, **{"var-0-DELETE": "on", "var-1-name": "apiKey"})
+    assert client.post(urls(environment)["detail"], take).status_code == 302
+    environment.refresh_from_db()
+    assert environment.get_variables(reveal=True) == {"apiKey": API_KEY}
+    assert environment.secret_variable_names == {"apiKey"}
+
+
+def test_adding_a_secret_variable_needs_no_sudo_and_a_typed_secret_is_never_sent_back(
+    cast, login, make_environment
+):
+    environment = with_secrets(make_environment)
+    client = login(cast.member)
+    set_sudo(client, False)
+    row = {"var-2-name": "webhookKey", "var-2-value": "typed-secret-value-3c4d", "var-2-secret": "on"}
+    response = client.post(urls(environment)["detail"], form_data(environment, base_url="nope", **row))
+    assert response.status_code == 400
+    assert "typed-secret-value-3c4d" not in response.content.decode()  # nothing was saved either
+
+    response = client.post(urls(environment)["detail"], form_data(environment, **row))
+    assert response.status_code == 302
+    environment.refresh_from_db()
+    assert environment.get_variables(reveal=True)["webhookKey"] == "typed-secret-value-3c4d"
+    assert environment.secret_variable_names == {"apiKey", "webhookKey"}
+    html = client.get(urls(environment)["detail"]).content.decode()
+    assert "typed-secret-value-3c4d" not in html and "••••3c4d" in html
+    assert events("environment.updated")[-1].details == {"fields": ["variables"]}
+    assert not events("environment.secret_replaced")
+
+
+def test_a_row_whose_variable_was_removed_meanwhile_says_to_reload(cast, login, make_environment):
+    environment = with_secrets(make_environment)
+    data = form_data(environment, **{"var-1-value": "globex"})
+    environment.delete_variable("tenant")
+    environment.save()
+    response = login(cast.member).post(urls(environment)["detail"], data)
+    assert response.status_code == 400
+    assert "This variable was removed meanwhile; reload the page." in response.content.decode()
+    assert Environment.objects.get(pk=environment.pk).get_variables(reveal=True) == {"apiKey": API_KEY}
 
 
 def test_a_failed_edit_changes_nothing_and_keeps_the_stored_name_in_the_heading(
@@ -335,8 +401,8 @@ def test_a_tampered_formset_never_deletes_by_omission_nor_500s(cast, login, make
     data = form_data(environment, **{"var-TOTAL_FORMS": "0", "var-INITIAL_FORMS": "0"})
     assert client.post(urls(environment)["detail"], data).status_code == 302
     environment.refresh_from_db()
-    assert set(environment.variables) == {"apiKey", "tenant"}
-    for junk in ({"var-TOTAL_FORMS": "x"}, {"var-0-original": "nope"}, {"auth_type": "magic"}, {}):
+    assert set(environment.get_variables()) == {"apiKey", "tenant"}
+    for junk in ({"var-TOTAL_FORMS": "x"}, {"var-0-id": "nope"}, {"auth_type": "magic"}, {}):
         response = client.post(
             urls(environment)["detail"], {**form_data(environment), **junk} if junk else {}
         )

@@ -1,9 +1,8 @@
 """`manage.py rotate_encryption_keys`: re-encrypt every stored secret under the newest key.
 
 Replacing a key: put the new key first in QODEX_ENCRYPTION_KEYS (keeping the old ones after it), deploy,
-run this command, then remove the old keys. It finds every `EncryptedTextField` of every installed model,
-and calls `rotate_embedded_secrets(rotate)` on models that keep ciphertext inside other columns (such as
-an environment's secret variables), so a new model with secrets is covered without touching this file.
+run this command, then remove the old keys. It finds every `EncryptedTextField` of every installed model
+(environment variables included), so a new model with secrets is covered without touching this file.
 """
 
 from __future__ import annotations
@@ -51,12 +50,6 @@ class Command(BaseCommand):
         with transaction.atomic():
             for model in apps.get_models():
                 count = rotate_columns(model)
-                hook = getattr(model, "rotate_embedded_secrets", None)
-                if hook is not None:
-                    try:
-                        count += hook(crypto.rotate)
-                    except crypto.DecryptionError as exc:
-                        raise CommandError(f"{model._meta.label}: {exc}") from exc
                 if count:
                     self.stdout.write(f"{model._meta.label}: {count} secret(s) re-encrypted.")
                 total += count
