@@ -28,7 +28,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="Auth password")
     def masked_auth_password(self, environment: Environment) -> str:
-        return crypto.mask(environment.auth_password) or "—"
+        return crypto.mask_password(environment.auth_password) or "—"
 
     @admin.display(description="Variables")
     def masked_variables(self, environment: Environment) -> str:

@@ -51,9 +51,9 @@ class EnvironmentOut(Out):
     api_login_config: dict[str, Any]
     ui_login_steps: list[Any]
     auth_email: str
-    auth_token: str | None = Field(description="Masked: ••••1a2b.")
+    auth_token: str | None = Field(description="Masked: ••••1a2b (the last four only from 16 characters).")
     has_auth_token: bool = Field(validation_alias="auth_token")
-    auth_password: str | None = Field(description="Masked: ••••1a2b.")
+    auth_password: str | None = Field(description="Masked: ••••••••, never any of its characters.")
     has_auth_password: bool = Field(validation_alias="auth_password")
     has_ui_storage_state: bool = Field(validation_alias="ui_storage_state")
     ui_storage_captured_at: datetime | None
@@ -65,10 +65,15 @@ class EnvironmentOut(Out):
     updated_at: datetime
     created_at: datetime
 
-    @field_validator("auth_token", "auth_password", mode="before")
+    @field_validator("auth_token", mode="before")
     @classmethod
     def _masked(cls, secret: str) -> str | None:
         return crypto.mask(secret) or None
+
+    @field_validator("auth_password", mode="before")
+    @classmethod
+    def _masked_password(cls, secret: str) -> str | None:
+        return crypto.mask_password(secret) or None
 
     @field_validator("has_auth_token", "has_auth_password", "has_ui_storage_state", mode="before")
     @classmethod

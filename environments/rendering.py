@@ -51,7 +51,9 @@ def variables_for(
             "authToken": environment.auth_token or cached_token(environment) or "",
         }
         for name, value in builtins.items():
-            shown = crypto.mask(value) if masked and name in SECRET_BUILTINS else value
+            shown = value
+            if masked and name in SECRET_BUILTINS:
+                shown = crypto.mask_password(value) if name == "authPassword" else crypto.mask(value)
             values[name] = values[BUILTIN_VARIABLES[name]] = shown
         values.update(environment.get_variables(reveal=not masked))
     # Captures may be numbers or booleans: they render as JSON would write them (42, true, null).

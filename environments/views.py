@@ -153,7 +153,7 @@ def detail_page(
         "form": form,
         "variables": variables,
         "token_mask": crypto.mask(environment.auth_token),
-        "password_mask": crypto.mask(environment.auth_password),
+        "password_mask": crypto.mask_password(environment.auth_password),
         "masked_variables": environment.masked_variables,
         "preview_form": extra.pop("preview_form", None) or PreviewForm(),
         "api_login_json": json.dumps(environment.api_login_config, indent=2, ensure_ascii=False),

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -107,8 +107,20 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 
 @project_view()
 def overview(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
+    # The member count and what "Get started" checks, in one query (the environments come with the switcher).
+    facts = (
+        Project.objects.filter(pk=project.pk)
+        .annotate(
+            member_count=Count("members"),
+            invitation_pending=Exists(Invitation.objects.pending().filter(project=OuterRef("pk"))),
+            api_key_exists=Exists(ApiKey.objects.active().filter(project=OuterRef("pk"))),
+        )
+        .values("member_count", "invitation_pending", "api_key_exists")
+        .get()
+    )
     context = {
-        "member_count": project.members.count(),
+        **facts,
+        "team_invited": facts["member_count"] > 1 or facts["invitation_pending"],
         "recent_events": AuditEvent.objects.filter(project=project).order_by("-created_at")[:5]
         if access.can("project:admin")
         else [],

@@ -21,6 +21,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 MASK = "••••"
+PASSWORD_MASK = "••••••••"
+# A token shows its tail only when that tail is a small part of it.
+TOKEN_TAIL_MIN_LENGTH = 16
 
 
 class DecryptionError(Exception):
@@ -79,15 +82,21 @@ def rotate(token: str) -> str:
 
 
 def mask(value: str | None, visible: int = 4) -> str:
-    """`••••1a2b` for a secret: only its last `visible` characters, and none of a short one.
+    """A token, key or secret variable as people see it: `••••1a2b`, its last `visible` characters.
 
-    A secret shorter than twice `visible` shows only the dots: its last four would be most of it.
+    Only a long secret (16 characters, or 4 × `visible`) shows its tail; a shorter one shows dots alone,
+    as its last four would give away too much of it. Passwords use `mask_password`.
     """
     if not value:
         return ""
-    if visible <= 0 or len(value) < 2 * visible:
+    if visible <= 0 or len(value) < max(TOKEN_TAIL_MIN_LENGTH, 4 * visible):
         return MASK
     return MASK + value[-visible:]
+
+
+def mask_password(value: str | None) -> str:
+    """A password as people see it: `••••••••`, none of its characters and not its length; "" if unset."""
+    return PASSWORD_MASK if value else ""
 
 
 class EncryptedTextField(models.TextField):

@@ -53,9 +53,12 @@
   document.addEventListener("keydown", function (event) {
     var details = event.target.closest && event.target.closest("details.switcher");
     if (event.key === "Escape") {
-      if (details && details.open) {
-        details.open = false;
-        details.querySelector("summary").focus();
+      // The dropdown holding the focus, else any open one: a click on a menu's label (or Safari's
+      // unfocused summary) leaves the focus on the body.
+      var open = details && details.open ? details : document.querySelector("details.switcher[open]");
+      if (open) {
+        open.open = false;
+        open.querySelector("summary").focus();
         return;
       }
       document.querySelectorAll("[data-toggle]").forEach(function (toggle) {

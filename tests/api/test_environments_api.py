@@ -40,7 +40,7 @@ def test_create_with_secrets_returns_them_masked(cast, api, base):
     body = response.json()
     assert body["auth_token"] == "••••1a2b"
     assert body["has_auth_token"] is True
-    assert body["auth_password"] == "••••word"
+    assert body["auth_password"] == "••••••••"
     assert body["variables"] == {
         "apiSecret": {"value": "••••9z9z", "secret": True},
         "tenant": {"value": "acme", "secret": False},

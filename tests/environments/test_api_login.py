@@ -39,7 +39,7 @@ def test_a_working_login_returns_the_token_and_caches_it(login_environment, http
     def login(request):
         credentials = request.json()
         if credentials == {"email": "qa@acme.test", "password": PASSWORD}:
-            return 200, {}, {"data": {"token": "tok-issued-5e6f"}}
+            return 200, {}, {"data": {"token": "tok-issued-login-5e6f"}}
         return 401, {}, {"error": "bad credentials"}
 
     http_target.route("POST", "/api/login", login)
@@ -48,18 +48,18 @@ def test_a_working_login_returns_the_token_and_caches_it(login_environment, http
     result = check_api_login(environment)
 
     assert result.ok, result.error
-    assert (result.token, result.error, result.status_code) == ("tok-issued-5e6f", "", 200)
+    assert (result.token, result.error, result.status_code) == ("tok-issued-login-5e6f", "", 200)
     assert result.masked_token == "••••5e6f"
     assert "tok-issued" not in repr(result)
     assert http_target.requests[0].headers["X-Client"] == "qodex"
-    assert cached_token(environment) == "tok-issued-5e6f"
+    assert cached_token(environment) == "tok-issued-login-5e6f"
 
 
 def test_the_runner_reuses_the_cached_token_without_logging_in_again(login_environment, http_target):
-    http_target.route("POST", "/api/login", body={"data": {"token": "tok-issued-5e6f"}})
+    http_target.route("POST", "/api/login", body={"data": {"token": "tok-issued-login-5e6f"}})
     environment = login_environment()
-    assert api_login_token(environment).token == "tok-issued-5e6f"
-    assert api_login_token(environment).token == "tok-issued-5e6f"
+    assert api_login_token(environment).token == "tok-issued-login-5e6f"
+    assert api_login_token(environment).token == "tok-issued-login-5e6f"
     assert len(http_target.requests) == 1
 
     environment.save()  # any edit forgets the token

@@ -214,7 +214,7 @@ def test_the_edit_page_shows_masks_and_never_a_secret(cast, login, make_environm
     for sudo_on in (False, True):
         set_sudo(client, sudo_on)
         html = client.get(urls(environment)["detail"]).content.decode()
-        assert "••••2c3d" in html and "••••6a7b" in html and "••••0e1f" in html
+        assert "••••2c3d" in html and "••••••••" in html and "••••0e1f" in html
         for secret in (TOKEN, PASSWORD, API_KEY):
             assert secret not in html
     assert "Replace…" not in html  # sudo on: the inputs are there, behind "Replace"
@@ -539,7 +539,7 @@ def test_the_preview_masks_secrets_and_names_unknown_variables(cast, login, make
     assert response.status_code == 200
     assert html.lstrip().startswith('<div id="preview-result"')
     assert (
-        "https://staging.acme.test/x?t=••••2c3d&amp;p=••••6a7b&amp;k=••••0e1f&amp;tenant=acme&amp;lit=${raw}"
+        "https://staging.acme.test/x?t=••••2c3d&amp;p=••••••••&amp;k=••••0e1f&amp;tenant=acme&amp;lit=${raw}"
         in html
     )
     for secret in (TOKEN, PASSWORD, API_KEY):
@@ -579,7 +579,7 @@ def test_viewers_read_masked_values_and_get_no_forms(cast, login, make_environme
     environment = with_secrets(make_environment)
     client = login(cast.viewer)
     html = client.get(urls(environment)["detail"]).content.decode()
-    assert "••••2c3d" in html and "••••6a7b" in html and "••••0e1f" in html
+    assert "••••2c3d" in html and "••••••••" in html and "••••0e1f" in html
     assert "Save changes" not in html and 'name="auth_token"' not in html and "Delete" not in html
     assert "acme" in html  # plain variables are plain
     for page in ("new", "import", "delete"):
