@@ -13,14 +13,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, prefetch_related_objects
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import field_validator
 
+from environments import doors
 from environments.models import PLAIN_FIELDS, Environment, VariableChange
-from projects import audit
 from qodex import crypto
 from qodex.api_auth import project_route
 from qodex.api_errors import ERRORS, ApiError
@@ -174,25 +173,6 @@ def variable_changes(payload: EnvironmentPatch) -> dict[str, VariableChange | No
     }
 
 
-def save(request: HttpRequest, environment: Environment) -> None:
-    environment.updated_by = request.auth.user
-    environment.full_clean()
-    try:
-        with transaction.atomic():
-            environment.save()
-    except IntegrityError:
-        raise ApiError(
-            409, "environment_name_taken", "This project already has an environment with this name."
-        ) from None
-
-
-def replaces_a_secret(environment: Environment, payload: EnvironmentPatch) -> bool:
-    sent = payload.model_dump(exclude_unset=True)
-    if any(sent.get(field) is not None for field in SECRET_FIELDS):
-        return True
-    return bool(environment.replaced_secret_variables(variable_changes(payload)))
-
-
 @prepared
 def environments_of(project_id: int) -> QuerySet[Environment]:
     return Environment.objects.for_project(project_id)
@@ -207,20 +187,14 @@ def list_environments(request: HttpRequest, slug: str, page: Query[PageParams]):
 
 @router.post("/p/{slug}/environments", response={201: EnvironmentOut, **ERRORS}, auth=READ_WRITE)
 def create_environment(request: HttpRequest, slug: str, payload: EnvironmentCreate):
-    project = request.project_access.project
-    environment = Environment(project=project)
+    environment = Environment()
     if payload.preset:
         environment.apply_preset(payload.preset)
-    changed = apply(request, environment, payload)
-    save(request, environment)
-    audit.record(
-        request.auth,
-        "environment.created",
-        project=project,
-        target=environment.name,
-        details={"fields": changed, "preset": payload.preset},
+    apply(request, environment, payload)
+    project = request.project_access.project
+    return Status(
+        201, doors.create_environment(request.auth, project, environment, preset=payload.preset or "")
     )
-    return Status(201, environment)
 
 
 @router.get(
@@ -234,26 +208,14 @@ def get_one(request: HttpRequest, slug: str, environment_id: int):
     "/p/{slug}/environments/{int:environment_id}", response={200: EnvironmentOut, **ERRORS}, auth=READ_WRITE
 )
 def update_environment(request: HttpRequest, slug: str, environment_id: int, payload: EnvironmentPatch):
-    environment = get_environment(request, environment_id)
-    if replaces_a_secret(environment, payload):
-        request.auth.require_sudo()
-    changed = apply(request, environment, payload)
-    save(request, environment)
-    audit.record(
-        request.auth,
-        "environment.updated",
-        project=request.project_access.project,
-        target=environment.name,
-        details={"fields": changed},
-    )
-    return environment
+    edited = doors.editable_copy(get_environment(request, environment_id))
+    apply(request, edited, payload)
+    return doors.update_environment(request.auth, request.project_access.project, edited)
 
 
 @router.delete("/p/{slug}/environments/{int:environment_id}", response={204: None, **ERRORS}, auth=READ_WRITE)
 def delete_environment(request: HttpRequest, slug: str, environment_id: int):
-    environment = get_environment(request, environment_id)
-    environment.delete()
-    audit.record(
-        request.auth, "environment.deleted", project=request.project_access.project, target=environment.name
+    doors.delete_environment(
+        request.auth, request.project_access.project, get_environment(request, environment_id)
     )
     return Status(204, None)

@@ -85,7 +85,9 @@ class EnvironmentForm(forms.ModelForm):
         required=False,
         strip=False,
         max_length=MAX_SECRET_LENGTH,
-        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        # render_value: what was typed comes back in the response to a failed POST (never otherwise: the
+        # stored token is not the field's initial value).
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}, render_value=True),
     )
     clear_auth_token = forms.BooleanField(label="Remove the stored token", required=False)
     auth_password = forms.CharField(
@@ -93,7 +95,7 @@ class EnvironmentForm(forms.ModelForm):
         required=False,
         strip=False,
         max_length=MAX_SECRET_LENGTH,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=True),
         help_text="Feeds ${authPassword}.",
     )
     clear_auth_password = forms.BooleanField(label="Remove the stored password", required=False)
@@ -223,8 +225,11 @@ class VariableForm(forms.ModelForm):
         self.fields["value"].widget.attrs["placeholder"] = "value"
         typed_secret = self.stored is None and self.is_bound and self["secret"].data
         if self.stored_secret or typed_secret:
-            # Neither a stored secret nor a new one just typed is sent back (a failed submission asks again).
-            self.fields["value"].widget = forms.PasswordInput(attrs={"autocomplete": "off"})
+            # A stored secret is never sent back; what was just typed comes back, in a password input, only in
+            # the response to the failed submission that carried it.
+            self.fields["value"].widget = forms.PasswordInput(
+                attrs={"autocomplete": "off"}, render_value=True
+            )
         if self.stored_secret:
             self.initial["value"] = ""  # nor kept in the form, where has_changed() would compare it
 

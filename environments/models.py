@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -34,6 +35,8 @@ BUILTIN_VARIABLES = {
     "authToken": "AUTH_TOKEN",
 }
 BUILTIN_VARIABLE_NAMES = frozenset(BUILTIN_VARIABLES) | frozenset(BUILTIN_VARIABLES.values())
+# A login that sends the password (`$${…}` is an escaped literal, not a use).
+PASSWORD_PLACEHOLDER_RE = re.compile(r"(?<!\$)\$\{\s*(authPassword|AUTH_PASSWORD)\s*\}")
 
 LOGIN_METHODS = ("GET", "POST", "PUT", "PATCH")
 API_LOGIN_REQUIRED_KEYS = ("method", "url", "token_path")
@@ -342,6 +345,20 @@ class Environment(models.Model):
             errors["auth_header_name"] = ["Name the header the token is sent in, such as Authorization."]
         if errors:
             raise ValidationError(errors)
+
+    def missing_secrets(self) -> dict[str, list[str]]:
+        """The secrets this environment's authentication can't work without, by field: a static token
+        needs its token, a login that sends ${authPassword} its password. Checked when saving through a
+        door, not by clean(): an import is validated before its secrets are asked for."""
+        errors = {}
+        if self.auth_type == self.AuthType.STATIC_TOKEN and not self.auth_token:
+            errors["auth_token"] = ["Enter the token to send, or choose another authentication."]
+        if self.auth_type in (self.AuthType.API_LOGIN, self.AuthType.UI_LOGIN) and not self.auth_password:
+            uses_api = self.auth_type == self.AuthType.API_LOGIN
+            login = self.api_login_config if uses_api else self.ui_login_steps
+            if PASSWORD_PLACEHOLDER_RE.search(json.dumps(login)):
+                errors["auth_password"] = ["The login uses ${authPassword}: enter the password it sends."]
+        return errors
 
     # Variables ------------------------------------------------------------------------------------------
     #

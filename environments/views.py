@@ -12,7 +12,7 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +22,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import sudo
+from environments import doors
 from environments.forms import (
     LIVE_VALIDATED,
     PRESET_CHOICES,
@@ -32,13 +33,13 @@ from environments.forms import (
     left_out_secrets,
     variable_formset,
 )
-from environments.login import CAPTURE_TIMEOUT, CaptureResult, LoginResult, capture_ui_login, check_api_login
+from environments.login import CAPTURE_TIMEOUT, LoginResult, check_api_login
 from environments.models import PRESETS, Environment
 from environments.rendering import UnknownVariables, preview
-from projects import audit
 from projects.access import Actor, ProjectAccess, project_view
 from projects.models import Project, ProjectMember
 from qodex import crypto
+from qodex.doors import Conflict, Invalid, show_on_form
 
 # Secrets are decrypted when a row loads: the list never needs them.
 SECRET_COLUMNS = ("auth_token", "auth_password", "ui_storage_state")
@@ -111,15 +112,11 @@ def environment_new(request: HttpRequest, project: Project, access: ProjectAcces
             for name, value in form.secret_changes().items():
                 setattr(environment, name, value)
             variables.stage(environment)
-            environment.updated_by = request.user
-            if save_environment(form, environment):
-                audit.record(
-                    Actor.of(request),
-                    "environment.created",
-                    project=project,
-                    target=environment.name,
-                    details={"preset": preset, "auth_type": environment.auth_type},
-                )
+            try:
+                doors.create_environment(Actor.of(request), project, environment, preset=preset)
+            except (Invalid, Conflict) as refusal:
+                show_on_form(form, refusal, field="name")
+            else:
                 messages.success(request, f"Created {environment.name}.")
                 return redirect("projects:environment", slug=project.slug, environment_id=environment.pk)
     presets = [(name, label, PRESETS[name]) for name, label in PRESET_CHOICES]
@@ -179,42 +176,20 @@ def environment_detail(
         return detail_page(request, access, environment)
 
     # The form edits a copy: a submission that fails leaves the page's heading and facts as stored.
-    editing = copy.copy(environment)
+    editing = doors.editable_copy(environment)
     form = EnvironmentForm(request.POST, instance=editing, validate_url=request.path)
     variables = variable_formset(environment, request.POST)
     if wants_validation(request):
         return validated_field(request, form)
-    valid = form.is_valid() & variables.is_valid()
-    replaced = list(form.secret_changes())
-    replaced += [f"variables.{name}" for name in variables.secret_replacements(environment)]
-    if replaced and not sudo.is_active(request):
-        messages.info(request, "Confirm your password to replace a secret, then make the change again.")
-        return redirect(confirm_password_url(request, request.path + "#secrets"))
-    if valid:
-        changed = [f for f in EnvironmentForm.Meta.fields if getattr(editing, f) != getattr(environment, f)]
+    if form.is_valid() & variables.is_valid():
         for name, value in form.secret_changes().items():
             setattr(editing, name, value)
-        if variables.has_changed():
-            changed.append("variables")
         variables.stage(editing)
-        editing.updated_by = request.user
-        if save_environment(form, editing):
-            if changed or not replaced:
-                audit.record(
-                    Actor.of(request),
-                    "environment.updated",
-                    project=project,
-                    target=editing.name,
-                    details={"fields": changed},
-                )
-            if replaced:
-                audit.record(
-                    Actor.of(request),
-                    "environment.secret_replaced",
-                    project=project,
-                    target=editing.name,
-                    details={"secrets": replaced},
-                )
+        try:
+            doors.update_environment(Actor.of(request), project, editing)  # sudo: PageRefusals asks for it
+        except (Invalid, Conflict) as refusal:
+            show_on_form(form, refusal, field="name")
+        else:
             messages.success(request, f"Saved {editing.name}.")
             return redirect("projects:environment", slug=project.slug, environment_id=editing.pk)
     return detail_page(request, access, environment, form=form, variables=variables, status=400)
@@ -226,10 +201,8 @@ def environment_delete(
 ) -> HttpResponse:
     environment = get_environment(project, environment_id)
     if request.method == "POST":
-        name = environment.name
-        environment.delete()  # members who had it active fall back to none (SET_NULL)
-        audit.record(Actor.of(request), "environment.deleted", project=project, target=name)
-        messages.success(request, f"Deleted {name}.")
+        doors.delete_environment(Actor.of(request), project, environment)
+        messages.success(request, f"Deleted {environment.name}.")
         return redirect("projects:environments", slug=project.slug)
     in_use = ProjectMember.objects.filter(project=project, active_environment=environment).count()
     return render(request, "environments/delete.html", {"environment": environment, "in_use": in_use})
@@ -275,18 +248,10 @@ def environment_import(request: HttpRequest, project: Project, access: ProjectAc
     if step_two and secrets_form.is_valid():
         given, missing = secrets_form.apply(candidate)
         try:
-            with transaction.atomic():
-                candidate.save()
-        except IntegrityError:
-            secrets_form.add_error(None, "An environment with this name was just created; import again.")
+            doors.import_environment(Actor.of(request), project, candidate, given=given, missing=missing)
+        except (Invalid, Conflict) as refusal:
+            show_on_form(secrets_form, refusal)
         else:
-            audit.record(
-                Actor.of(request),
-                "environment.imported",
-                project=project,
-                target=candidate.name,
-                details={"secrets_given": given, "secrets_missing": missing},
-            )
             if missing:
                 messages.warning(
                     request, f"Imported {candidate.name}. Still without a value: {', '.join(missing)}."
@@ -360,20 +325,7 @@ def environment_capture_login(
 ) -> HttpResponse:
     """Drive headless Chromium through the UI login steps within login.CAPTURE_TIMEOUT."""
     environment = get_environment(project, environment_id)
-    if environment.auth_type != Environment.AuthType.UI_LOGIN:
-        result = CaptureResult(
-            ok=False, error="This environment doesn’t use UI login. Choose it and save first."
-        )
-    else:
-        result = capture_ui_login(environment)
-    if result.ok:
-        audit.record(
-            Actor.of(request),
-            "environment.login_captured",
-            project=project,
-            target=environment.name,
-            details={"cookies": result.cookie_names, "origins": result.origins},  # names, never values
-        )
+    result = doors.capture_login(Actor.of(request), project, environment)
     if request.htmx:
         context = {"capture_result": result, "environment": environment}
         return render(request, "environments/detail.html#capture_result", context)
@@ -387,18 +339,9 @@ def environment_activate(
 ) -> HttpResponse:
     """Make this the caller's active environment in this project (the header switcher)."""
     environment = get_object_or_404(
-        Environment.objects.for_project(project).only("pk", "name"), pk=environment_id
+        Environment.objects.for_project(project).only("pk", "name", "project_id"), pk=environment_id
     )
-    updated = ProjectMember.objects.filter(project=project, user=request.user).update(
-        active_environment=environment
-    )
-    if not updated:
-        # Org owners/admins reach every project without a membership: there is nowhere to keep a choice,
-        # and creating a membership behind their back would list them among the members.
-        raise PermissionDenied(
-            "You reach this project as an organization admin, not as a member, so Qodex has nowhere to "
-            "remember an active environment for you. Add yourself as a member to switch."
-        )
+    doors.switch_environment(Actor.of(request), project, environment)
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = reverse("projects:overview", kwargs={"slug": project.slug})

@@ -8,14 +8,18 @@ The `allowed` sets are SPEC §3 written out, not derived from the code. A door r
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.utils.module_loading import autodiscover_modules
 
+from environments.models import Environment
 from projects.models import (
     ApiKey,
     AuditEvent,
@@ -46,6 +50,7 @@ class World:
     project: Project
     callers: dict[str, Any]
     keys: dict[str, str]
+    cookie_site: str = ""
 
     @property
     def slug(self) -> str:
@@ -270,10 +275,139 @@ ROWS = [
     ),
 ]
 
+
+def an_environment(world: World) -> Environment:
+    members_of_target(world)
+    return Environment.objects.create(
+        project=world.project, name="Staging", base_url="https://staging.acme.test"
+    )
+
+
+def env_url(world: World, environment: Environment | None = None, tail: str = "") -> str:
+    base = f"/p/{world.slug}/settings/environments/"
+    return f"{base}{environment.pk}/{tail}" if environment is not None else f"{base}{tail}"
+
+
+def edit_form(environment: Environment, **changes) -> dict[str, str]:
+    data = {
+        name: getattr(environment, name) for name in ("name", "base_url", "auth_type", "auth_header_name")
+    }
+    data.update({"max_rps": environment.max_rps or "", "read_only": "on", "auth_header_prefix": "Bearer "})
+    data.update({"var-TOTAL_FORMS": "0", "var-INITIAL_FORMS": "0"})
+    data.update(changes)
+    return data
+
+
+def an_export(world: World) -> str:
+    exported = an_environment(world).to_export()
+    return json.dumps({**exported, "name": "Imported"})
+
+
+@pytest.fixture(scope="module")
+def cookie_site():
+    """A site that hands out a session cookie on GET /: enough for a UI login capture to succeed."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Set-Cookie", "session=abc; Path=/")
+            self.end_headers()
+            self.wfile.write(b"<!doctype html><title>Signed in</title><h1>Welcome</h1>")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def a_ui_login(world: World) -> Environment:
+    members_of_target(world)
+    return Environment.objects.create(
+        project=world.project,
+        name="Ui",
+        base_url=world.cookie_site,
+        auth_type=Environment.AuthType.UI_LOGIN,
+        ui_login_steps=[{"action": "goto", "url": "${baseUrl}/"}],
+    )
+
+
+ENV_ROWS = [
+    Row(
+        "environments.doors.create_environment",
+        "environment.created",
+        MEMBERS,
+        setup=members_of_target,
+        happened=lambda w, _: Environment.objects.filter(project=w.project, name="Fresh").exists(),
+        page=lambda c, w, _: c.post(
+            env_url(w, tail="new/"),
+            edit_form(Environment(name="Fresh", base_url="https://fresh.acme.test", max_rps=5)),
+        ),
+        api=lambda a, w, _: a.post(
+            f"/api/v1/p/{w.slug}/environments", json={"name": "Fresh", "base_url": "https://fresh.acme.test"}
+        ),
+    ),
+    Row(
+        "environments.doors.update_environment",
+        "environment.updated",
+        MEMBERS,
+        setup=an_environment,
+        happened=lambda w, e: Environment.objects.get(pk=e.pk).max_rps == 9,
+        page=lambda c, w, e: c.post(env_url(w, e), edit_form(e, max_rps="9")),
+        api=lambda a, w, e: a.patch(f"/api/v1/p/{w.slug}/environments/{e.pk}", json={"max_rps": 9}),
+    ),
+    Row(
+        "environments.doors.delete_environment",
+        "environment.deleted",
+        MEMBERS,
+        setup=an_environment,
+        happened=lambda w, e: not Environment.objects.filter(pk=e.pk).exists(),
+        page=lambda c, w, e: c.post(env_url(w, e, "delete/")),
+        api=lambda a, w, e: a.delete(f"/api/v1/p/{w.slug}/environments/{e.pk}"),
+    ),
+    Row(
+        "environments.doors.import_environment",
+        "environment.imported",
+        MEMBERS,
+        setup=an_export,
+        happened=lambda w, _: Environment.objects.filter(project=w.project, name="Imported").exists(),
+        page=lambda c, w, document: c.post(
+            env_url(w, tail="import/"), {"action": "import", "document": document}
+        ),
+    ),
+    Row(
+        "environments.doors.capture_login",
+        "environment.login_captured",
+        MEMBERS,
+        setup=a_ui_login,
+        happened=lambda w, e: bool(Environment.objects.get(pk=e.pk).ui_storage_state),
+        page=lambda c, w, e: c.post(env_url(w, e, "capture-login/")),
+    ),
+]
+ROWS += ENV_ROWS
+
+# The switcher is a personal choice with no audit event: its own parity test below.
+SWITCHERS = {"owner", "admin", "member", "viewer"}  # members of the project; org admins have no membership
+
+
+@pytest.mark.parametrize("caller", SESSION_CALLERS)
+def test_switching_the_active_environment_is_for_the_projects_members(world, caller):
+    environment = an_environment(world)
+    response = session(world, caller).post(env_url(world, environment, "activate/"))
+    assert response.status_code == (302 if caller in SWITCHERS else 403)
+    switched = ProjectMember.objects.filter(project=world.project, active_environment=environment).exists()
+    assert switched is (caller in SWITCHERS)
+
+
 # Doors whose permission is not a role on a project or organization, each tested where it lives.
 NOT_ROLE_DRIVEN = {
     "projects.doors.create_workspace": "any verified person makes their own organization (tests/accounts)",
     "projects.doors.accept_invitation": "whoever holds the link accepts it (tests/projects/test_invitations)",
+    "environments.doors.switch_environment": "no audit event: test_switching_the_active_environment_…",
 }
 
 CASES = [
@@ -286,7 +420,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("row", "caller", "surface"), CASES)
-def test_each_door_answers_every_caller_the_same_on_both_surfaces(world, row, caller, surface):
+def test_each_door_answers_every_caller_the_same_on_both_surfaces(world, cookie_site, row, caller, surface):
+    world.cookie_site = cookie_site
     context = row.setup(world)
     events_before = AuditEvent.objects.filter(action=row.action).count()
     if surface == "page":

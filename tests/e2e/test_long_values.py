@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from environments.models import Environment
 from projects import audit
+from projects.access import Actor
 from projects.models import ApiKey, ProjectMember
 from projects.roles import Role
 from tests.factories import PASSWORD, add_member, make_org, make_project, make_user
@@ -47,7 +48,7 @@ def long_values(db):
     viewer = add_member(project, Role.VIEWER, make_user("v" * 60 + "@example.com", name="V" * 150))
     ApiKey.issue(organization=org, project=project, name="K" * 100, created_by=owner)
     audit.record(
-        None, "environment.created", project=project, target=LONG_NAME, actor=owner, details={"url": LONG_URL}
+        Actor(user=owner), "environment.created", project=project, target=LONG_NAME, details={"url": LONG_URL}
     )
     return owner, viewer, project, environment
 

@@ -205,7 +205,9 @@ def test_editing_with_blank_secret_fields_leaves_every_secret_unchanged(cast, lo
     assert environment.updated_by == cast.member
     (event,) = events("environment.updated")
     assert sorted(event.details["fields"]) == ["base_url", "max_rps"]
-    assert not events("environment.secret_replaced")
+    # The base URL decides where the stored secrets go (SPEC §6): audited as such, by name only.
+    (moved,) = events("environment.secret_replaced")
+    assert moved.details == {"secrets": [], "destinations": ["base_url"]}
 
 
 def test_the_edit_page_shows_masks_and_never_a_secret(cast, login, make_environment):
@@ -347,7 +349,7 @@ def test_one_save_may_swap_names_or_give_a_removed_name_to_another_row(cast, log
     assert environment.secret_variable_names == {"apiKey"}
 
 
-def test_adding_a_secret_variable_needs_no_sudo_and_a_typed_secret_is_never_sent_back(
+def test_adding_a_secret_variable_needs_no_sudo_and_a_typed_secret_comes_back_only_to_its_typist(
     cast, login, make_environment
 ):
     environment = with_secrets(make_environment)
@@ -356,7 +358,10 @@ def test_adding_a_secret_variable_needs_no_sudo_and_a_typed_secret_is_never_sent
     row = {"var-2-name": "webhookKey", "var-2-value": "typed-secret-value-3c4d", "var-2-secret": "on"}
     response = client.post(urls(environment)["detail"], form_data(environment, base_url="nope", **row))
     assert response.status_code == 400
-    assert "typed-secret-value-3c4d" not in response.content.decode()  # nothing was saved either
+    # Kept in a password input of this response, so it needn't be typed again; nothing was saved.
+    assert 'type="password" name="var-2-value" value="typed-secret-value-3c4d"' in response.content.decode()
+    environment.refresh_from_db()
+    assert "webhookKey" not in environment.get_variables()
 
     response = client.post(urls(environment)["detail"], form_data(environment, **row))
     assert response.status_code == 302
