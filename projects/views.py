@@ -60,11 +60,15 @@ def project_new(request: HttpRequest) -> HttpResponse:
     organizations = Organization.objects.filter(
         memberships__user=request.user, memberships__role__in=ORG_ADMIN_ROLES
     ).order_by("name")
-    chosen = request.GET.get("organization")
+    # "+ New project" in the switcher names the organization the person was looking at.
+    asked = request.GET.get("organization", "")
+    asked_for = None
+    if asked.isdigit():
+        reachable = Project.objects.for_user(request.user).values("organization_id")
+        asked_for = Organization.objects.filter(pk=int(asked), pk__in=reachable).first()
+    chosen = asked_for if asked_for in organizations else organizations.first()
     form = ProjectCreateForm(
-        organizations,
-        request.POST or None,
-        initial={"organization": chosen if chosen else getattr(organizations.first(), "pk", None)},
+        organizations, request.POST or None, initial={"organization": getattr(chosen, "pk", None)}
     )
     if request.method == "POST" and form.is_valid():
         actor = Actor.of(request)
@@ -79,7 +83,8 @@ def project_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created {project.name} in {project.organization.name}.")
             return redirect("projects:overview", slug=project.slug)
-    context = {"form": form, "organizations": organizations}
+    refused_org = asked_for if asked_for is not None and asked_for not in organizations else None
+    context = {"form": form, "organizations": organizations, "chosen": chosen, "refused_org": refused_org}
     return render(request, "projects/new.html", context, status=400 if request.method == "POST" else 200)
 
 

@@ -54,11 +54,17 @@ def test_a_project_locked_key_reaches_only_its_project(cast, api):
         ({"name": ""}, 422, "validation_failed"),
         ({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}, 422, "validation_failed"),
         ({"name": "x", "expires_at": "tomorrow"}, 422, "validation_failed"),
+        (
+            {"name": "x", "expires_at": "2030-01-01T00:00:00"},
+            422,
+            "validation_failed",
+        ),  # no time zone: was a 500
     ],
 )
 def test_bad_requests_say_why(api, payload, status, code):
     response = api.post(URL, json=payload)
     assert (response.status_code, error_code(response)) == (status, code)
+    assert not ApiKey.objects.filter(name="x").exists()
 
 
 def test_a_foreign_project_cannot_be_named(cast, api):

@@ -142,3 +142,24 @@ def test_new_project_needs_a_name(cast, client):
         "This field is required" in response.content.decode()
         or "Give the project a name" in response.content.decode()
     )
+
+
+def test_new_project_from_the_switcher_says_which_organization_it_goes_to(cast, client):
+    client.force_login(cast.owner)
+    body = client.get(f"/projects/new/?organization={cast.org.pk}").content.decode()
+    assert "It goes to <strong>Acme</strong>" in body
+
+
+def test_new_project_under_an_organization_one_cannot_create_in_says_so(cast, client):
+    # The admin of a project reaches Acme through it, but doesn't administer Acme.
+    client.force_login(cast.admin)
+    body = client.get(f"/projects/new/?organization={cast.org.pk}").content.decode()
+    assert "Only owners and admins of <strong>Acme</strong> create projects there" in body
+    assert "goes to a new organization of your own" in body
+
+
+def test_new_project_never_names_an_organization_one_cannot_reach(cast, client):
+    client.force_login(cast.admin)
+    foreign = cast.other_project.organization
+    body = client.get(f"/projects/new/?organization={foreign.pk}").content.decode()
+    assert foreign.name not in body
