@@ -80,10 +80,7 @@ class InviteForm(forms.Form):
         self.fields["role"].choices = grantable_roles(actor_role)
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if self.project.members.filter(user__email__iexact=email).exists():
-            raise forms.ValidationError(f"{email} is already a member of this project.")
-        return email
+        return self.cleaned_data["email"].strip().lower()  # who may be invited is the door's rule
 
 
 class ApiKeyCreateForm(forms.Form):
