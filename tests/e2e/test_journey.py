@@ -64,7 +64,7 @@ def test_sign_up_verify_create_switch_and_invite(page, new_context, live_server,
     # A second project, created from the switcher's "New project".
     switcher.locator("summary").click()
     switcher.get_by_role("menuitem").filter(has_text="New project").click()
-    expect(page).to_have_url(re.compile(r"/projects/new/$"))
+    expect(page).to_have_url(re.compile(r"/projects/new/\?organization=\d+$"))
     page.locator("input[name=name]").fill("Checkout API")
     page.get_by_role("button", name="Create project").click()
     expect(page).to_have_url(OVERVIEW)
