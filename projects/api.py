@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import AliasPath, StringConstraints
+from pydantic import AliasPath, StringConstraints, field_validator
 
 from projects import doors
-from projects.models import ApiKey, Project, ProjectMember
+from projects.models import ApiKey, Project, ProjectMember, validate_project_slug
 from qodex.api_auth import org_route, project_route
 from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
@@ -50,6 +51,17 @@ class ProjectCreate(Schema):
     slug: str | None = Field(
         None, max_length=48, description="2–48 of a-z, 0-9 and -; derived from the name."
     )
+
+    @field_validator("slug")
+    @classmethod
+    def _valid_slug(cls, value: str | None) -> str | None:
+        # The one slug rule (validate_project_slug), asked here too so every bad field is named at once.
+        if value is not None:
+            try:
+                validate_project_slug(value)
+            except DjangoValidationError as error:
+                raise ValueError(" ".join(error.messages)) from None
+        return value
 
 
 class ProjectUpdate(Schema):
