@@ -473,7 +473,8 @@ class ApiKey(models.Model):
 
 @prepared
 def _keys_with_prefix(prefix: str) -> models.QuerySet[ApiKey]:
-    """Every API request runs this lookup, so its SQL is compiled once per process (qodex.prepared)."""
+    """Every API request runs this lookup, so its SQL is compiled once per process (qodex.prepared, fenced:
+    with a plain queryset here the API throughput budget fails, docs/PERFORMANCE.md)."""
     return ApiKey.objects.select_related("organization", "project").filter(prefix=prefix)
 
 

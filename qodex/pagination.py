@@ -48,9 +48,9 @@ def paginate(
 ) -> dict[str, Any]:
     """One page of `source` ordered by pk: `{"items": [...], "next_cursor": "…" | None}`.
 
-    `source` is a queryset, or a `qodex.prepared` query run with `values` (the hot lists, whose SQL is
-    then compiled once per process). Fetches limit + 1 rows to know whether another page exists
-    without a COUNT.
+    `source` is a queryset: write new lists that way. It is a `qodex.prepared` query run with `values`
+    only for the four lists the throughput budget measured needing it (see that module's docstring).
+    Fetches limit + 1 rows to know whether another page exists without a COUNT.
     """
     after = decode_cursor(params.cursor) if params.cursor else None
     if isinstance(source, Prepared):

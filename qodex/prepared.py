@@ -1,11 +1,21 @@
-"""Querysets compiled to SQL once per process instead of on every request (SPEC §12 API throughput).
+"""FENCED: Django internals, kept only because a measured budget needs them. Not for new code.
 
-Django compiles a queryset to SQL each time it is evaluated. For the API's hot queries (the key lookup
-that authenticates every request, and the page of each list endpoint) that compilation costs 0.3–0.5 ms
-of Python, several times what the database takes to answer. These queries have a fixed shape and vary
-only in a few values, so `prepared` builds the queryset once with placeholder values, keeps its SQL and
-the compiler's column map, and afterwards only executes the SQL with the real values and turns the rows
-into model instances exactly as Django does (converters, `from_db`, `select_related` objects).
+Why. SPEC §12 wants an authenticated API list at ≥ 0.5× the throughput of `/healthz`
+(`bench/api_throughput.py`). Django compiles a queryset to SQL each time it is evaluated: for the API
+key lookup that authenticates every request (three tables) and for a list's page that is 0.3–0.5 ms of
+Python each, more than the rest of the request. Measured on 2026-11-30 (docs/PERFORMANCE.md; medians of
+three runs per database, SQLite and PostgreSQL): with plain querysets everywhere the ratio is 0.27–0.32,
+with only the key lookup here 0.32–0.42, with the key lookup and the list pages here 0.45–0.57. So the
+key lookup (`projects.models.ApiKey.find`) and the pages of the API lists that existed then
+(`/org/projects`, `/org/api-keys`, `/p/<slug>/members`, `/p/<slug>/environments`) use it, and nothing
+else. A new list is a plain queryset given to `paginate(queryset, page)` (docs/API.md); move one here
+only with a bench figure that shows the need (tests/test_prepared.py lists who may import this).
+
+What. `prepared` builds the queryset once with placeholder values, keeps its SQL and the compiler's column
+map, and afterwards only executes the SQL with the real values and turns the rows into model instances
+as Django's own `ModelIterable` does. The builder's arguments must be `str` or `int` values that reach
+the SQL unchanged (equality and foreign-key filters): a lookup that rewrites its value (`__contains`,
+`__date`…) cannot be prepared, and the first call says so.
 
     @prepared
     def live_projects(organization_id: int) -> QuerySet[Project]:
@@ -14,14 +24,14 @@ into model instances exactly as Django does (converters, `from_db`, `select_rela
     live_projects(org.pk)                                    # list of Project
     live_projects.page(org.pk, after=None, limit=51, newest_first=False)
 
-The builder's arguments must be `str` or `int` values that reach the SQL unchanged (equality and
-foreign-key filters): a lookup that rewrites its value (`__contains`, `__date`…) cannot be prepared,
-and the first call says so. Querysets with such filters (memory search) stay ordinary querysets.
-On PostgreSQL the database then prepares the statement too (server-side binding, qodex/settings.py).
-
-Hydrating rows reuses three pieces of Django's own `ModelIterable` that are not public API (the
-compiler's `klass_info`/`select`, `apply_converters`, `get_related_populators`); Django is pinned to
-5.2 LTS and tests/test_prepared.py checks the rows against the ordinary queryset's.
+Private Django API it uses (all from `ModelIterable.__iter__` in django/db/models/query.py, Django 5.2):
+`QuerySet.query.get_compiler()`, the compiler's `as_sql()`, `klass_info`, `select`, `col_count`,
+`annotation_col_map`, `get_converters()` and `apply_converters()`, `QuerySet._known_related_objects`,
+and `django.db.models.query.get_related_populators`. `Model.from_db` is public. tests/test_prepared.py
+checks the rows against the ordinary queryset's and fails on any Django other than 5.2: on an upgrade,
+re-read `ModelIterable.__iter__` and `SQLCompiler`, rerun the bench, then widen the version there.
+(PostgreSQL's own statement preparation, `server_side_binding` in qodex/settings.py, is psycopg's and
+separate from this.)
 """
 
 from __future__ import annotations

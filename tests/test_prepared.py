@@ -1,10 +1,16 @@
-"""qodex.prepared: the same rows as the queryset, SQL compiled once, values substituted each call."""
+"""qodex.prepared: the same rows as the queryset, SQL compiled once, values substituted each call.
+
+The module is fenced (its docstring says why): these tests pin the Django it was written against.
+"""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
+import django
 import pytest
 from django.db import connection, connections
 from django.db.models import Count
@@ -13,6 +19,21 @@ from django.test.utils import CaptureQueriesContext
 from projects.models import ApiKey, Project
 from qodex.prepared import NotPreparable, prepared
 from tests.factories import make_org, make_project
+
+# The Django versions whose internals qodex/prepared.py was checked against.
+CHECKED_DJANGO = {(5, 2)}
+# The only modules that may use it: the key lookup, the four lists measured with it, and pagination.
+PREPARED_USERS = {"projects/models.py", "projects/api.py", "environments/api.py", "qodex/pagination.py"}
+
+
+def test_it_runs_only_on_a_django_whose_internals_were_checked():
+    assert django.VERSION[:2] in CHECKED_DJANGO, (
+        f"Django {django.get_version()}: qodex/prepared.py uses Django internals (the SQL compiler's "
+        "klass_info/select/converters and get_related_populators, as ModelIterable.__iter__ does). "
+        "Re-read ModelIterable.__iter__ and SQLCompiler in this Django, run tests/test_prepared.py and "
+        "bench/api_throughput.py, then add the version to CHECKED_DJANGO; or drop qodex/prepared.py "
+        "if the budget holds without it."
+    )
 
 
 @prepared
@@ -139,3 +160,21 @@ def test_it_refuses_annotations(db):
 
     with pytest.raises(NotPreparable, match="without annotations"):
         with_member_counts(1)
+
+
+def test_only_the_measured_hot_paths_use_it():
+    root = Path(__file__).resolve().parent.parent
+    imports_it = re.compile(
+        r"^\s*(from qodex\.prepared |from qodex import prepared|import qodex\.prepared)",
+        re.M,
+    )
+    users = {
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.parts[len(root.parts)] not in {"tests", ".venv"} and imports_it.search(path.read_text())
+    }
+    assert users == PREPARED_USERS, (
+        "qodex/prepared.py is fenced Django internals, not the recipe for new code: write a list as "
+        "`paginate(queryset, page)` (docs/API.md). A new use needs a bench figure showing the SPEC §12 "
+        "budget failing without it, recorded in docs/PERFORMANCE.md and the module docstring."
+    )
