@@ -11,7 +11,8 @@ from projects import audit
 from projects.access import Actor
 from projects.models import ApiKey, ProjectMember
 from projects.roles import Role
-from tests.factories import PASSWORD, add_member, make_org, make_project, make_user
+from tests.e2e.pages import sign_in
+from tests.factories import add_member, make_org, make_project, make_user
 
 pytestmark = pytest.mark.e2e
 
@@ -51,14 +52,6 @@ def long_values(db):
         Actor(user=owner), "environment.created", project=project, target=LONG_NAME, details={"url": LONG_URL}
     )
     return owner, viewer, project, environment
-
-
-def sign_in(page, user, path: str) -> None:
-    page.goto(f"/accounts/login/?next={path}")
-    page.locator("input[name=username]").fill(user.email)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**{path}")
 
 
 def assert_fits(page, width: int) -> None:

@@ -6,7 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from environments.models import Environment
-from tests.factories import PASSWORD, make_org, make_project, make_user
+from tests.e2e.pages import sign_in
+from tests.factories import make_org, make_project, make_user
 
 pytestmark = pytest.mark.e2e
 
@@ -22,14 +23,6 @@ def owner_on_default_project(db):
     make_project(org, "Second project")
     Environment(project=org.default_project, name="Staging", base_url="https://staging.example.com").save()
     return owner, org.default_project
-
-
-def sign_in(page, user, path: str) -> None:
-    page.goto(f"/accounts/login/?next={path}")
-    page.locator("input[name=username]").fill(user.email)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**{path}")
 
 
 def assert_shown_whole(page, locator, viewport) -> None:
