@@ -146,6 +146,20 @@ class Project(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
+    # LLM settings (SPEC §7): who pays for this project's LLM calls. `codex_pool` and the cap overrides
+    # are set by staff only; null caps mean the settings' defaults (QODEX_CAP_5H_USD, QODEX_CAP_WEEKLY_USD).
+    class LlmMode(models.TextChoices):
+        PLATFORM = "platform", "Platform key (capped)"
+        BYOK = "byok", "Your own key"
+        CODEX_POOL = "codex_pool", "Codex pool"
+
+    llm_mode = models.CharField(max_length=20, choices=LlmMode.choices, default=LlmMode.PLATFORM)
+    llm_provider = models.CharField(
+        max_length=20, blank=True, help_text="Which of the project's own credentials BYOK mode uses."
+    )
+    cap_5h_usd = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    cap_weekly_usd = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+
     objects = ProjectQuerySet.as_manager()
 
     class Meta:

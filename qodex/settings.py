@@ -207,4 +207,22 @@ else:
             ) from None
 # How long a token from an environment's API login is reused before logging in again.
 QODEX_LOGIN_TOKEN_TTL_SECONDS = 30 * 60
+
+# LLM providers and the platform's own funding (SPEC §7). Every provider is reached through its
+# OpenAI-compatible endpoint; the *_BASE_URL settings point them elsewhere (the stand-in server offline).
+QODEX_PROVIDER_BASE_URLS = {
+    "openai": env.str("QODEX_OPENAI_BASE_URL", default="https://api.openai.com/v1"),
+    "anthropic": env.str("QODEX_ANTHROPIC_BASE_URL", default="https://api.anthropic.com/v1/"),
+    "google": env.str(
+        "QODEX_GOOGLE_BASE_URL", default="https://generativelanguage.googleapis.com/v1beta/openai/"
+    ),
+}
+QODEX_PLATFORM_PROVIDER = env.str("QODEX_PLATFORM_PROVIDER", default="openai")
+QODEX_PLATFORM_API_KEY = env.str("QODEX_PLATFORM_API_KEY", default="")
+QODEX_PLATFORM_BASE_URL = env.str("QODEX_PLATFORM_BASE_URL", default="")
+QODEX_CODEX_POOL_KEYS = [key.strip() for key in env.list("QODEX_CODEX_POOL_KEYS", default=[]) if key.strip()]
+QODEX_CAP_5H_USD = env.str("QODEX_CAP_5H_USD", default="5.00")
+QODEX_CAP_WEEKLY_USD = env.str("QODEX_CAP_WEEKLY_USD", default="25.00")
+QODEX_LLM_TIMEOUT_SECONDS = env.float("QODEX_LLM_TIMEOUT_SECONDS", default=60.0)
+QODEX_LLM_MAX_RETRIES = env.int("QODEX_LLM_MAX_RETRIES", default=2)  # the SDK's, with backoff
 # --- end of secrets encryption -----------------------------------------------------------------------
