@@ -6,11 +6,16 @@ These tests also pin what the SDK does with each fault, which the gateway maps t
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import openai
 import pytest
@@ -504,3 +509,42 @@ def test_it_prints_nothing_while_serving(capfd):
             client_for(server, timeout=0.2).models.list()
 
     assert capfd.readouterr() == ("", "")
+
+
+# The management command
+
+
+def test_the_management_command_serves_until_interrupted_and_prints_its_url():
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "llm_standin", "--port", "0"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("LLM stand-in serving at http://127.0.0.1:"), line + process.stderr.read()
+        url = line.split()[4]
+        models = openai.OpenAI(base_url=url, api_key="sk-demo", max_retries=0).models.list()
+        assert "standin-mini" in [model.id for model in models]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+    assert process.returncode == 0
+    assert process.stderr.read() == ""
+
+
+def test_the_management_command_names_a_port_it_cannot_use(llm_standin):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "llm_standin", "--port", str(llm_standin.port)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode != 0
+    assert f"Cannot listen on 127.0.0.1:{llm_standin.port}" in result.stderr
