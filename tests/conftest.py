@@ -7,6 +7,7 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.models import User
+from byok.standin import StandIn
 from projects.models import Organization, Project
 from projects.roles import Role
 from tests.factories import add_member, make_org, make_project, make_user
@@ -78,3 +79,10 @@ def login(client: Client):
         return client
 
     return _login
+
+
+@pytest.fixture
+def llm_standin():
+    """A started LLM stand-in (byok/standin.py) on 127.0.0.1 for this test only; `.url` is the base URL."""
+    with StandIn() as server:
+        yield server
