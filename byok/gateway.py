@@ -72,6 +72,7 @@ class _Call:
     funding: str
     provider: str
     started: float
+    price: Any = None  # the model's price in force, looked up once (usage.pricing.price_for)
 
     def record(self, outcome: str, *, error_code: str = "", usage: Any = None) -> LlmUsageLog:
         tokens = _tokens(usage)
@@ -87,7 +88,7 @@ class _Call:
             outcome=outcome,
             error_code=error_code,
             latency_ms=max(0, round((time.monotonic() - self.started) * 1000)),
-            cost_usd=pricing.cost_for(self.provider, self.model, **tokens) if outcome == Outcome.OK else None,
+            cost_usd=pricing.cost_at_price(self.price, **tokens) if outcome == Outcome.OK else None,
             **tokens,
         )
 
@@ -109,11 +110,11 @@ def _tokens(usage: Any) -> dict[str, int]:
     }
 
 
-def _estimate(provider: str, model: str, messages: list, params: dict) -> Decimal:
+def _estimate(price, messages: list, params: dict) -> Decimal:
     """What a call may cost at most, roughly: its prompt (about 4 characters a token) and its max_tokens."""
     prompt = math.ceil(len(json.dumps(messages, ensure_ascii=False)) / 4)
     output = int(params.get("max_tokens") or params.get("max_completion_tokens") or DEFAULT_MAX_TOKENS)
-    cost = pricing.cost_for(provider, model, input_tokens=prompt, cached_tokens=0, output_tokens=output)
+    cost = pricing.cost_at_price(price, input_tokens=prompt, cached_tokens=0, output_tokens=output)
     return cost or Decimal(0)
 
 
@@ -142,10 +143,11 @@ def _begin(project, source, messages, model, user, api_key, params) -> tuple[_Ca
     call = _Call(
         project, source, funding.model(model), user, api_key, funding.kind, funding.provider, started
     )
+    call.price = pricing.price_for(funding.provider, call.model)
     reservation = None
     if funding.kind == LlmUsageLog.Funding.PLATFORM:
         try:
-            reservation = caps.reserve(project, _estimate(funding.provider, call.model, messages, params))
+            reservation = caps.reserve(project, _estimate(call.price, messages, params))
         except caps.CapExceeded as refused:
             row = call.record(Outcome.CAP_EXCEEDED, error_code="cap_exceeded")
             raise LlmError(
