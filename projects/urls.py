@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from byok import playground
 from projects import views
 
 app_name = "projects"
@@ -12,7 +13,8 @@ urlpatterns = [
     path("scenarios/", views.section, {"section": "scenarios"}, name="scenarios"),
     path("test-runs/", views.section, {"section": "test_runs"}, name="test_runs"),
     path("findings/", views.section, {"section": "findings"}, name="findings"),
-    path("playground/", views.section, {"section": "playground"}, name="playground"),
+    path("playground/", playground.playground, name="playground"),
+    path("playground/stream/<str:key>/", playground.playground_stream, name="playground_stream"),
     path("memory/", views.memory, name="memory"),
     path("settings/", views.settings, name="settings"),
     path("settings/members/", views.members, name="members"),

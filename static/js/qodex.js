@@ -160,3 +160,38 @@
     history.replaceState(null, "", link.getAttribute("href"));
   });
 })();
+
+// Playground: a reply marked data-stream="<url>" (the panel htmx just swapped in) streams in from
+// server-sent events: "delta" (text), then "done" (the figures' HTML) or "refusal" (a sentence).
+(function () {
+  "use strict";
+  function stream(reply) {
+    var url = reply.getAttribute("data-stream");
+    reply.removeAttribute("data-stream");
+    var result = reply.closest(".playground-result");
+    var problem = result.querySelector("[data-stream-error]");
+    var figures = result.querySelector("[data-stream-figures]");
+    var send = document.querySelector("#playground button[type=submit]");
+    if (send) send.disabled = true;
+    var source = new EventSource(url);
+    function finish(message) {
+      source.close();
+      reply.removeAttribute("aria-busy");
+      if (send) send.disabled = false;
+      if (message) {
+        problem.textContent = message;
+        problem.hidden = false;
+      }
+    }
+    source.addEventListener("delta", function (event) { reply.textContent += JSON.parse(event.data); });
+    source.addEventListener("done", function (event) {
+      figures.innerHTML = JSON.parse(event.data).html;  // rendered (and escaped) by the server
+      finish();
+    });
+    source.addEventListener("refusal", function (event) { finish(JSON.parse(event.data).message); });
+    source.onerror = function () { finish("The connection to the server dropped. Send the prompt again."); };
+  }
+  document.addEventListener("htmx:load", function (event) {
+    event.detail.elt.querySelectorAll("[data-stream]").forEach(stream);
+  });
+})();
