@@ -49,6 +49,7 @@ def test_rundemo_prints_the_demo_login_after_the_banner_and_stops_cleanly_on_ctr
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "PYTHONUNBUFFERED": "1",
     }
+    env.pop("QODEX_PLATFORM_API_KEY", None)
     server = subprocess.Popen(
         [sys.executable, "manage.py", "rundemo", f"127.0.0.1:{port}"],
         cwd=CHECKOUT,
@@ -58,11 +59,13 @@ def test_rundemo_prints_the_demo_login_after_the_banner_and_stops_cleanly_on_ctr
         start_new_session=True,
     )
     try:
-        shown = read_until(server.stdout, "Other demo users")
+        shown = read_until(server.stdout, "offline stand-in")
         banner = shown.index("Quit the server with CONTROL-C.")
         warning = shown.index("This is a development server")
         login = shown.index(f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         assert banner < warning < login
+        # No QODEX_PLATFORM_API_KEY with DEBUG on: LLM calls go to the stand-in it started.
+        assert "LLM calls go to the offline stand-in at http://127.0.0.1:" in shown[login:]
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
     finally:
         os.killpg(server.pid, signal.SIGINT)
