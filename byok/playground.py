@@ -114,6 +114,9 @@ class PlaygroundForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["model"].choices = [(name, models.label(name)) for name in models.names]
         self.fields["model"].initial = models.default
+        if not models.names:  # e.g. BYOK with no key saved: the gateway's refusal says what to do
+            self.fields["model"].required = False
+            self.fields["model"].choices = [("", "The provider’s default")]
 
     def call(self) -> dict:
         """The gateway's arguments (besides the project, source and user)."""
@@ -122,7 +125,7 @@ class PlaygroundForm(forms.Form):
         messages.append({"role": "user", "content": data["prompt"]})
         return {
             "messages": messages,
-            "model": data["model"],
+            "model": data["model"] or None,
             "temperature": float(data["temperature"]),
             "max_tokens": data["max_tokens"],
         }
@@ -232,11 +235,15 @@ def _hold(request: HttpRequest, project: Project, form: PlaygroundForm) -> str:
 
 def _take(request: HttpRequest, project: Project, key: str) -> dict | None:
     """The held call `key` of this project, removed from the session; None if unknown or expired."""
-    held = dict(request.session.get(SESSION_KEY, {}))
-    entry = held.pop(key, None)
+    now = time.time()
+    held = request.session.get(SESSION_KEY, {})
+    entry = held.get(key)
     if entry is None:
         return None
-    request.session[SESSION_KEY] = held  # saved before the stream starts: a second GET finds nothing
-    if entry["project"] != project.pk or time.time() - entry["at"] >= PENDING_SECONDS:
+    # Saved before the stream starts, so a second GET finds nothing; expired prompts go too.
+    request.session[SESSION_KEY] = {
+        other: kept for other, kept in held.items() if other != key and now - kept["at"] < PENDING_SECONDS
+    }
+    if entry["project"] != project.pk or now - entry["at"] >= PENDING_SECONDS:
         return None
     return entry["call"]

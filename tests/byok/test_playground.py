@@ -207,6 +207,18 @@ def test_an_unpriced_model_shows_unpriced(cast, login, llm_standin):
     assert (row.funding, row.cost_usd) == ("byok", None)
 
 
+def test_a_byok_project_without_a_key_is_told_to_add_one(cast, login, platform):
+    cast.project.llm_mode = "byok"
+    cast.project.save(update_fields=["llm_mode"])
+    client = login(cast.member)
+    assert "<fieldset" in client.get(page_url(cast.project)).content.decode()
+    page = client.post(page_url(cast.project), form(model="")).content.decode()
+    assert "set to use its own LLM key, but none is saved" in page
+    assert PROMPT in page
+    assert [row.error_code for row in rows(cast.project)] == ["byok_not_configured"]
+    assert platform.requests == []
+
+
 def test_under_rundemo_without_a_platform_key_the_playground_answers_from_the_offline_standin(
     cast, login, settings
 ):
