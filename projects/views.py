@@ -140,7 +140,6 @@ SECTIONS = {
     "test_runs": ("Test runs", "Runs of scenarios against an environment will appear here."),
     "findings": ("Findings", "Problems found by test runs will appear here."),
     "playground": ("Playground", "Try a single prompt against the project’s model here."),
-    "byok": ("Bring your own key", "Your own LLM provider credentials will be managed here."),
     "usage": ("Usage", "LLM calls, tokens and cost for this project will appear here."),
 }
 
