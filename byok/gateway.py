@@ -326,3 +326,23 @@ def stream(
     cap reached) raise LlmError here, before any text."""
     call, funding, reservation = _begin(project, source, messages, model, user, api_key, params)
     return Stream(call, funding, reservation, messages, params)
+
+
+def verify_key(project, provider: str, api_key: str, base_url: str = "", *, user=None) -> None:
+    """Check a key with a real request (the provider's model list) before it is saved, or again later.
+
+    Writes one usage row either way (source `key_check`, no tokens, BYOK funding: never capped). A base
+    URL override passes qodex.outbound before the key goes anywhere. Raises LlmError saying why the key
+    or its endpoint was refused; the message never holds the key."""
+    funding = providers.funding_for_credential(provider, api_key, base_url)
+    call = _Call(
+        project, LlmUsageLog.Source.KEY_CHECK, "", user, None, funding.kind, provider, time.monotonic()
+    )
+    try:
+        listed = providers.client_for(funding).models.list()
+        if not isinstance(listed.data, list):
+            raise TypeError("not a model list")
+    except (openai.OpenAIError, ValueError, AttributeError, TypeError) as error:
+        # ValueError: a body that is not JSON, or OutboundRefused; the others: not a model list
+        raise _fail(call, funding, error) from None
+    call.record(Outcome.OK)

@@ -90,6 +90,15 @@ def funding_for(project: Project) -> Funding:
     return Funding("platform", provider, endpoint, "", settings.QODEX_PLATFORM_API_KEY)
 
 
+def funding_for_credential(
+    provider: str, api_key: str, base_url: str = "", default_model: str = ""
+) -> Funding:
+    """The funding a credential gives, saved or not: how a key is checked before it is saved. Its
+    endpoint is one a project member chose, so client_for sends nothing there before qodex.outbound."""
+    endpoint = (base_url or provider_base_url(provider)).rstrip("/")
+    return Funding("byok", provider, endpoint, default_model, api_key, checked=True)
+
+
 _pool_turn = itertools.count()
 _pool_lock = threading.Lock()
 

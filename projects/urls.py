@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from byok import playground
+from byok import views as byok_views
 from projects import views
 
 app_name = "projects"
@@ -20,7 +21,7 @@ urlpatterns = [
     path("settings/members/", views.members, name="members"),
     path("settings/environments/", include("environments.urls")),  # environments, environment_new, …
     path("settings/api-keys/", views.api_keys, name="api_keys"),
-    path("settings/byok/", views.section, {"section": "byok"}, name="byok"),
+    path("settings/byok/", byok_views.byok, name="byok"),
     path("settings/usage/", views.section, {"section": "usage"}, name="usage"),
     path("settings/audit/", views.audit_log, name="audit"),
 ]

@@ -139,7 +139,6 @@ SECTIONS = {
     "scenarios": ("Scenarios", "API and UI scenarios that describe what to test will appear here."),
     "test_runs": ("Test runs", "Runs of scenarios against an environment will appear here."),
     "findings": ("Findings", "Problems found by test runs will appear here."),
-    "byok": ("Bring your own key", "Your own LLM provider credentials will be managed here."),
     "usage": ("Usage", "LLM calls, tokens and cost for this project will appear here."),
 }
 

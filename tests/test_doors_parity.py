@@ -19,6 +19,8 @@ import pytest
 from django.test import Client
 from django.utils.module_loading import autodiscover_modules
 
+from byok.models import ProviderCredential
+from byok.standin import StandIn
 from environments.models import Environment
 from projects.models import (
     ApiKey,
@@ -390,6 +392,70 @@ ENV_ROWS = [
 ]
 ROWS += ENV_ROWS
 
+_byok_standin: StandIn | None = None
+PARITY_LLM_KEY = "sk-parity-own-key-000000001111"
+
+
+def byok_provider(world: World) -> str:
+    """The target project's members, and one stand-in provider for the BYOK rows (started on first use;
+    its thread is a daemon): where a key is checked before it is saved. Returns its base URL."""
+    global _byok_standin
+    members_of_target(world)
+    if _byok_standin is None:
+        _byok_standin = StandIn().start()
+    return _byok_standin.url
+
+
+def a_credential(world: World) -> ProviderCredential:
+    return ProviderCredential.objects.create(
+        project=world.project, provider="openai", api_key=PARITY_LLM_KEY, base_url=byok_provider(world)
+    )
+
+
+def byok_url(world: World) -> str:
+    return f"/p/{world.slug}/settings/byok/"
+
+
+# There is no BYOK API (SPEC §5): the page is the only surface.
+BYOK_ROWS = [
+    Row(
+        "byok.doors.save_key",
+        "byok.key_saved",
+        ADMINS,
+        setup=byok_provider,
+        happened=lambda w, _: ProviderCredential.objects.filter(project=w.project).exists(),
+        page=lambda c, w, base_url: c.post(
+            byok_url(w),
+            {"action": "save_key", "provider": "openai", "api_key": PARITY_LLM_KEY, "base_url": base_url},
+        ),
+    ),
+    Row(
+        "byok.doors.check_key",
+        "byok.key_verified",
+        ADMINS,
+        setup=a_credential,
+        happened=lambda w, k: ProviderCredential.objects.get(pk=k.pk).verified_at is not None,
+        page=lambda c, w, k: c.post(byok_url(w), {"action": "verify", "credential_id": k.pk}),
+    ),
+    Row(
+        "byok.doors.remove_key",
+        "byok.key_removed",
+        ADMINS,
+        setup=a_credential,
+        happened=lambda w, k: not ProviderCredential.objects.filter(pk=k.pk).exists(),
+        page=lambda c, w, k: c.post(byok_url(w), {"action": "remove", "credential_id": k.pk}),
+    ),
+    Row(
+        "byok.doors.set_mode",
+        "byok.mode_changed",
+        ADMINS,
+        setup=a_credential,
+        happened=lambda w, _: Project.objects.get(pk=w.project.pk).llm_mode == Project.LlmMode.BYOK,
+        page=lambda c, w, _: c.post(byok_url(w), {"action": "mode", "mode": "byok", "provider": "openai"}),
+    ),
+]
+ROWS += BYOK_ROWS
+
 # The switcher is a personal choice with no audit event: its own parity test below.
 SWITCHERS = {"owner", "admin", "member", "viewer"}  # members of the project; org admins have no membership
 
@@ -408,6 +474,7 @@ NOT_ROLE_DRIVEN = {
     "projects.doors.create_workspace": "any verified person makes their own organization (tests/accounts)",
     "projects.doors.accept_invitation": "whoever holds the link accepts it (tests/projects/test_invitations)",
     "environments.doors.switch_environment": "no audit event: test_switching_the_active_environment_…",
+    "byok.doors.set_limits": "staff only (is_staff), whatever the role (tests/byok/test_byok_page.py)",
 }
 
 CASES = [

@@ -12,29 +12,11 @@ from django.utils import timezone
 
 from byok import gateway
 from byok.models import ProviderCredential
-from usage.models import LlmUsageLog, ModelPrice
+from usage.models import LlmUsageLog
 
-PLATFORM_KEY = "sk-platform-test-key-00000000"
+PLATFORM_KEY = "sk-platform-test-key-00000000"  # the `platform` fixture's (tests/byok/conftest.py)
 OWN_KEY = "sk-own-project-key-11111111"
 HELLO = [{"role": "user", "content": "Say hello"}]
-
-
-@pytest.fixture
-def platform(settings, llm_standin):
-    """The platform provider is the stand-in; its model is priced at round numbers."""
-    settings.QODEX_PLATFORM_PROVIDER = "openai"
-    settings.QODEX_PLATFORM_API_KEY = PLATFORM_KEY
-    settings.QODEX_PLATFORM_BASE_URL = llm_standin.url
-    settings.QODEX_LLM_MAX_RETRIES = 0
-    ModelPrice.objects.create(
-        provider="openai",
-        model="priced-model",
-        input_per_mtok=Decimal("2.00"),
-        cached_input_per_mtok=Decimal("0.50"),
-        output_per_mtok=Decimal("8.00"),
-        effective_from=timezone.now() - timedelta(days=1),
-    )
-    return llm_standin
 
 
 def rows(project) -> list[LlmUsageLog]:
