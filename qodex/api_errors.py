@@ -1,4 +1,5 @@
-"""The API's one error shape (SPEC §5): `{"error": {"code", "message"}}`, plus `fields` on validation.
+"""The API's one error shape (SPEC §5): `{"error": {"code", "message"}}`, plus `fields` on validation,
+and OpenAI's `type` under the OpenAI-compatible endpoint (/api/v1/llm/).
 
 Three doors lead here, so that nothing under /api/ ever answers with an HTML page:
 - routes and auth raise `ApiError` (or ninja's own errors), turned into JSON by the handlers that

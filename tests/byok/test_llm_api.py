@@ -367,3 +367,54 @@ def test_no_key_ever_appears_in_a_response_or_a_log_line(cast, platform, locked,
     logged = [record.getMessage() for record in caplog.records]
     for secret in (PLATFORM_KEY, OWN_KEY, raw, OWN_KEY[-12:], raw[4:]):
         assert not [text for text in seen + logged if secret in text], secret
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b'["a list"]', 422, "validation_failed"),
+        (b'{"messages": "hi"}', 422, "validation_failed"),
+        (b'{"messages": ["hi"]}', 422, "validation_failed"),
+        (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', 422, "validation_failed"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', 422, "validation_failed"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', 422, "validation_failed"),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "stream_options": "on"}',
+            422,
+            "validation_failed",
+        ),
+        (b'{"messages": [{"role": "user", "content": "x"}], "seed": 1e999}', 400, "invalid_number"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "n": 3}', 400, "invalid_request"),
+    ],
+)
+def test_a_bad_body_is_refused_in_our_shape_with_the_openai_type_and_costs_nothing(
+    cast, platform, locked, client, body, status, code
+):
+    response = client.post(
+        "/api/v1/llm/chat/completions",
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {locked[1]}"},
+    )
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert (error["code"], error["type"]) == (code, "invalid_request_error")
+    assert error["message"]
+    assert platform.requests == [] and rows(cast.project) == []
+
+
+def test_other_methods_and_paths_under_llm_answer_our_shape_with_the_openai_type(cast, locked, client):
+    bearer = {"Authorization": f"Bearer {locked[1]}"}
+    wrong_method = client.get("/api/v1/llm/chat/completions", headers=bearer)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["type"] == "invalid_request_error"
+    missing = client.post("/api/v1/llm/embeddings", {"input": "x"}, "application/json", headers=bearer)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == {
+        "code": "not_found",
+        "message": missing.json()["error"]["message"],
+        "type": "not_found_error",
+    }
+    # Elsewhere the shape stays as it was.
+    assert "type" not in client.get("/api/v1/nowhere", headers=bearer).json()["error"]
