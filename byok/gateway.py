@@ -281,6 +281,11 @@ class Stream:
         self.result: Completion | None = None
         self.error: LlmError | None = None
 
+    @property
+    def model(self) -> str:
+        """The model the call asks for (the project's default when none was named)."""
+        return self._call.model
+
     def __iter__(self) -> Iterator[str]:
         call, funding = self._call, self._funding
         parts: list[str] = []
@@ -346,3 +351,28 @@ def verify_key(project, provider: str, api_key: str, base_url: str = "", *, user
         # ValueError: a body that is not JSON, or OutboundRefused; the others: not a model list
         raise _fail(call, funding, error) from None
     call.record(Outcome.OK)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    owned_by: str
+
+
+def list_models(project) -> list[ModelInfo]:
+    """The models `project`'s funding can use, as its provider lists them (`GET /models`). Costs nothing,
+    so no usage row and no cap; refusals and faults raise LlmError as calls do."""
+    try:
+        funding = providers.funding_for(project)
+    except NoFunding as refusal:
+        raise LlmError(refusal.code, refusal.message) from None
+    try:
+        page = providers.client_for(funding).models.list()
+        return [
+            ModelInfo(id=str(model.id), owned_by=str(getattr(model, "owned_by", None) or funding.provider))
+            for model in page
+            if getattr(model, "id", None)
+        ]
+    except (openai.OpenAIError, ValueError, AttributeError, TypeError) as error:
+        code, _, message = _failure(error, funding)
+        raise LlmError(code, message) from None

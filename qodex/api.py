@@ -138,6 +138,7 @@ def index(request):
 
 
 def _mount() -> None:
+    from byok.api import router as llm_router
     from environments.api import router as environments_router
     from projects.api import router as projects_router
     from projects.api_memories import router as memories_router
@@ -145,6 +146,7 @@ def _mount() -> None:
     api.add_router("", projects_router)
     api.add_router("", memories_router)
     api.add_router("", environments_router)
+    api.add_router("/llm/", llm_router)
 
 
 _mount()

@@ -1,4 +1,5 @@
-"""The API's one error shape (SPEC §5): `{"error": {"code", "message"}}`, plus `fields` on validation.
+"""The API's one error shape (SPEC §5): `{"error": {"code", "message"}}`, plus `fields` on validation,
+and OpenAI's `type` under the OpenAI-compatible endpoint (/api/v1/llm/).
 
 Three doors lead here, so that nothing under /api/ ever answers with an HTML page:
 - routes and auth raise `ApiError` (or ninja's own errors), turned into JSON by the handlers that
@@ -40,9 +41,27 @@ DEFAULT_CODES = {
 }
 
 
+# The OpenAI-compatible endpoint (SPEC §5, byok/api.py): every error under it, whatever raised it (auth,
+# validation, the route), also carries OpenAI's `type`, which the OpenAI SDKs read.
+OPENAI_PREFIX = "/api/v1/llm/"
+OPENAI_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    502: "api_error",
+    504: "timeout_error",
+}
+
+
+def openai_type(status: int) -> str:
+    return OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
 class ErrorDetail(Out):
     code: str
     message: str
+    type: str | None = Field(None, description="Under /api/v1/llm/ only: OpenAI's error type.")
     fields: dict[str, list[str]] | None = Field(
         None, description="On validation errors only: the messages for each field."
     )
@@ -62,28 +81,54 @@ ERRORS = {code: ErrorOut for code in codes_4xx}
 class ApiError(Refused):
     """A refusal raised by the API's own plumbing (auth, resolution), in the order HTTP reads it."""
 
-    def __init__(self, status: int, code: str, message: str, *, fields: dict[str, list[str]] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message, code=code, status=status, fields=fields)
+        self.headers = headers or {}
 
 
-def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message: str, fields: dict[str, list[str]] | None = None, error_type: str | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if fields is not None:
         error["fields"] = fields
+    if error_type is not None:
+        error["type"] = error_type
     return {"error": error}
 
 
 def error_response(
-    status: int, code: str | None = None, message: str | None = None, fields=None
+    status: int,
+    code: str | None = None,
+    message: str | None = None,
+    fields=None,
+    *,
+    request: HttpRequest | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JsonResponse:
+    """The error shape; `request` adds OpenAI's `type` under OPENAI_PREFIX."""
     default_code, default_message = DEFAULT_CODES.get(status, DEFAULT_CODES[400 if status < 500 else 500])
-    return JsonResponse(error_body(code or default_code, message or default_message, fields), status=status)
+    kind = openai_type(status) if request is not None and request.path.startswith(OPENAI_PREFIX) else None
+    response = JsonResponse(
+        error_body(code or default_code, message or default_message, fields, kind), status=status
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
 
 
 @csrf_exempt  # a POST to a missing path is a 404, not a CSRF refusal
 def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Every /api/ path no route matches."""
-    return error_response(404)
+    return error_response(404, request=request)
 
 
 def _field_name(loc: tuple | list) -> str:
@@ -109,30 +154,32 @@ def install(api) -> None:
 
     def on_refused(request, exc: Refused):
         # A door's refusal (qodex.doors) or the plumbing's ApiError: the same shape.
-        return error_response(exc.status, exc.code, exc.message, exc.fields)
+        headers = getattr(exc, "headers", None)
+        return error_response(exc.status, exc.code, exc.message, exc.fields, request=request, headers=headers)
 
     def on_validation(request, exc: NinjaValidationError):
-        return error_response(422, fields=validation_fields(exc.errors))
+        return error_response(422, fields=validation_fields(exc.errors), request=request)
 
     def on_django_validation(request, exc: DjangoValidationError):
         if hasattr(exc, "error_dict"):
             fields = {name: [str(m) for m in messages] for name, messages in exc.message_dict.items()}
         else:
             fields = {"__all__": [str(m) for m in exc.messages]}
-        return error_response(422, fields=fields)
+        return error_response(422, fields=fields, request=request)
 
     def on_authentication(request, exc: AuthenticationError):
-        return error_response(401)
+        return error_response(401, request=request)
 
     def on_http_error(request, exc: HttpError):
         if isinstance(exc.__cause__, ApiError):  # the body parser's refusal, wrapped by ninja
             return on_refused(request, exc.__cause__)
         if exc.status_code == 400 and "parse" in exc.message.lower():
-            return error_response(400, "invalid_json", "The request body is not valid JSON.")
-        return error_response(exc.status_code, message=None if exc.status_code >= 500 else exc.message)
+            return error_response(400, "invalid_json", "The request body is not valid JSON.", request=request)
+        message = None if exc.status_code >= 500 else exc.message
+        return error_response(exc.status_code, message=message, request=request)
 
     def on_404(request, exc: Http404):
-        return error_response(404)
+        return error_response(404, request=request)
 
     def on_unstorable(request, exc: Exception):
         # Input the database refuses (a NUL character, a number beyond its range): the client's, not ours.
@@ -140,6 +187,7 @@ def install(api) -> None:
             400,
             "invalid_input",
             "A value can’t be stored: it contains a NUL character or a number out of range.",
+            request=request,
         )
 
     api.add_exception_handler(Refused, on_refused)
@@ -165,7 +213,7 @@ class ApiErrorMiddleware:
             and request.path.startswith(API_PREFIX)
             and not response.get("Content-Type", "").startswith("application/json")
         ):
-            shaped = error_response(response.status_code)
+            shaped = error_response(response.status_code, request=request)
             for header in ("Allow", "Retry-After", "X-Request-ID"):
                 if header in response:
                     shaped[header] = response[header]
