@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from byok import gateway
 from byok.gateway import LlmError
-from byok.playground import hold, sse_event, take
+from byok.playground import hold, models_for, sse_event, take
 from projects.access import Actor, ProjectAccess, project_view
 from projects.models import Memory, Project
 from qa import doors
@@ -139,7 +139,11 @@ def conversation(request: HttpRequest, project: Project, access: ProjectAccess, 
         elif sent is not None:
             try:
                 reply = gateway.complete(
-                    project, source=SOURCE, user=request.user, messages=conversation_messages(project, chat)
+                    project,
+                    source=SOURCE,
+                    user=request.user,
+                    model=models_for(project).default or None,
+                    messages=conversation_messages(project, chat),
                 )
             except LlmError as refused:
                 context["refusal"] = refused.message  # the text stays in the box below
@@ -173,7 +177,12 @@ def conversation_stream(
             return
         try:
             reply = gateway.stream(
-                project, source=SOURCE, user=request.user, messages=conversation_messages(project, chat)
+                project,
+                source=SOURCE,
+                user=request.user,
+                model=models_for(project).default
+                or None,  # as the playground's picker: credential or platform
+                messages=conversation_messages(project, chat),
             )
             pieces = iter(reply)
             try:

@@ -167,6 +167,7 @@ def test_the_memories_and_the_history_are_what_the_provider_is_sent(cast, login,
     client = login(cast.member)
     client.post(chat_url(chat), {"text": "First question"})
     client.post(chat_url(chat), {"text": QUESTION})
+    assert platform.requests[-1].body["model"]  # the project's default, as the playground's
     sent = platform.requests[-1].body["messages"]
     assert sent[0]["role"] == "system" and cast.project.name in sent[0]["content"]
     assert sent[1]["role"] == "system" and "Test accounts live in the staging tenant" in sent[1]["content"]
