@@ -166,7 +166,8 @@ def playground(request: HttpRequest, project: Project, access: ProjectAccess) ->
         return render(request, template, context, status=200 if streamed else 400)
     if streamed:
         context["stream_url"] = reverse(
-            "projects:playground_stream", kwargs={"slug": project.slug, "key": _hold(request, project, form)}
+            "projects:playground_stream",
+            kwargs={"slug": project.slug, "key": hold(request, project, form.call())},
         )
         return render(request, template, context)
     try:
@@ -186,28 +187,28 @@ def playground_stream(
     figures as HTML, or `error` with a sentence. Each held prompt streams once."""
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
-    call = _take(request, project, key)
+    call = take(request, project, key)
     models = models_for(project)
 
     def events():
         if call is None:
-            yield _event("refusal", {"message": EXPIRED})
+            yield sse_event("refusal", {"message": EXPIRED})
             return
         try:
             reply = gateway.stream(project, source=SOURCE, user=request.user, **call)
             pieces = iter(reply)
             try:
                 for delta in pieces:
-                    yield _event("delta", delta)
+                    yield sse_event("delta", delta)
             finally:
                 pieces.close()  # a client that went away: the gateway still writes what was spent
         except LlmError as refused:
-            yield _event("refusal", {"message": refused.message})
+            yield sse_event("refusal", {"message": refused.message})
             return
         html = render_to_string(
             "byok/playground_figures.html", {"figures": figures(reply.result.usage, models)}
         )
-        yield _event("done", {"html": html})
+        yield sse_event("done", {"html": html})
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-store"
@@ -215,33 +216,34 @@ def playground_stream(
     return response
 
 
-def _event(name: str, data) -> str:
+def sse_event(name: str, data) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
-def _hold(request: HttpRequest, project: Project, form: PlaygroundForm) -> str:
-    """Keep the call in the server-side session under a random id, dropping held calls that expired."""
+def hold(request: HttpRequest, project: Project, call: dict, session_key: str = SESSION_KEY) -> str:
+    """Keep `call` in the server-side session under a random id, dropping held calls that expired (the chat
+    holds its turns here too, under its own session key)."""
     now = time.time()
     held = {
         key: entry
-        for key, entry in request.session.get(SESSION_KEY, {}).items()
+        for key, entry in request.session.get(session_key, {}).items()
         if now - entry["at"] < PENDING_SECONDS
     }
     key = secrets.token_urlsafe(16)
-    held[key] = {"at": now, "project": project.pk, "call": form.call()}
-    request.session[SESSION_KEY] = held
+    held[key] = {"at": now, "project": project.pk, "call": call}
+    request.session[session_key] = held
     return key
 
 
-def _take(request: HttpRequest, project: Project, key: str) -> dict | None:
+def take(request: HttpRequest, project: Project, key: str, session_key: str = SESSION_KEY) -> dict | None:
     """The held call `key` of this project, removed from the session; None if unknown or expired."""
     now = time.time()
-    held = request.session.get(SESSION_KEY, {})
+    held = request.session.get(session_key, {})
     entry = held.get(key)
     if entry is None:
         return None
     # Saved before the stream starts, so a second GET finds nothing; expired prompts go too.
-    request.session[SESSION_KEY] = {
+    request.session[session_key] = {
         other: kept for other, kept in held.items() if other != key and now - kept["at"] < PENDING_SECONDS
     }
     if entry["project"] != project.pk or now - entry["at"] >= PENDING_SECONDS:

@@ -5,12 +5,15 @@ from django.urls import include, path
 from byok import playground
 from byok import views as byok_views
 from projects import views
+from qa import views as qa_views
 
 app_name = "projects"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
-    path("chat/", views.section, {"section": "chat"}, name="chat"),
+    path("chat/", qa_views.conversations, name="chat"),
+    path("chat/<int:pk>/", qa_views.conversation, name="chat_conversation"),
+    path("chat/<int:pk>/stream/<str:key>/", qa_views.conversation_stream, name="chat_stream"),
     path("scenarios/", views.section, {"section": "scenarios"}, name="scenarios"),
     path("test-runs/", views.section, {"section": "test_runs"}, name="test_runs"),
     path("findings/", views.section, {"section": "findings"}, name="findings"),

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "environments",
     "byok",
     "usage",
+    "qa",
 ]
 
 MIDDLEWARE = [

@@ -32,6 +32,7 @@ from projects.models import (
     ProjectMember,
 )
 from projects.roles import Role
+from qa.models import Conversation
 from qodex.doors import DOORS
 from tests.api.conftest import ApiClient, set_sudo
 from tests.factories import make_project, make_user
@@ -456,6 +457,43 @@ BYOK_ROWS = [
 ]
 ROWS += BYOK_ROWS
 
+
+def a_conversation(world: World) -> Conversation:
+    members_of_target(world)
+    return Conversation.objects.create(project=world.project, title="Login coverage")
+
+
+# Page only for now: the API mirror (`chats`, SPEC §5) comes later.
+CHAT_ROWS = [
+    Row(
+        "qa.doors.create_conversation",
+        "chat.created",
+        MEMBERS,
+        setup=members_of_target,
+        happened=lambda w, _: Conversation.objects.filter(project=w.project).exists(),
+        page=lambda c, w, _: c.post(f"/p/{w.slug}/chat/", {"action": "new"}),
+    ),
+    Row(
+        "qa.doors.rename_conversation",
+        "chat.renamed",
+        MEMBERS,
+        setup=a_conversation,
+        happened=lambda w, chat: Conversation.objects.get(pk=chat.pk).title == "Checkout",
+        page=lambda c, w, chat: c.post(
+            f"/p/{w.slug}/chat/{chat.pk}/", {"action": "rename", "title": "Checkout"}
+        ),
+    ),
+    Row(
+        "qa.doors.delete_conversation",
+        "chat.deleted",
+        MEMBERS,
+        setup=a_conversation,
+        happened=lambda w, chat: not Conversation.objects.filter(pk=chat.pk).exists(),
+        page=lambda c, w, chat: c.post(f"/p/{w.slug}/chat/{chat.pk}/", {"action": "delete"}),
+    ),
+]
+ROWS += CHAT_ROWS
+
 # The switcher is a personal choice with no audit event: its own parity test below.
 SWITCHERS = {"owner", "admin", "member", "viewer"}  # members of the project; org admins have no membership
 
@@ -475,6 +513,8 @@ NOT_ROLE_DRIVEN = {
     "projects.doors.accept_invitation": "whoever holds the link accepts it (tests/projects/test_invitations)",
     "environments.doors.switch_environment": "no audit event: test_switching_the_active_environment_…",
     "byok.doors.set_limits": "staff only (is_staff), whatever the role (tests/byok/test_byok_page.py)",
+    "qa.doors.post_message": "no audit event (messages are content): tests/qa/test_chat.py",
+    "qa.doors.record_reply": "no audit event; the chat calls it after post_message: tests/qa",
 }
 
 CASES = [

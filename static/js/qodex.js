@@ -161,17 +161,19 @@
   });
 })();
 
-// Playground: a reply marked data-stream="<url>" (the panel htmx just swapped in) streams in from
-// server-sent events: "delta" (text), then "done" (the figures' HTML) or "refusal" (a sentence).
+// Playground and chat: a reply marked data-stream="<url>" (the panel htmx just swapped in) streams in
+// from server-sent events: "delta" (text), then "done" (the figures' HTML) or "refusal" (a sentence).
+// Within its [data-stream-scope] (the playground's result card otherwise): [data-stream-clear] fields
+// empty once answered; on a refusal [data-stream-refused] show and [data-stream-pending] hide.
 (function () {
   "use strict";
   function stream(reply) {
     var url = reply.getAttribute("data-stream");
     reply.removeAttribute("data-stream");
-    var result = reply.closest(".playground-result");
-    var problem = result.querySelector("[data-stream-error]");
-    var figures = result.querySelector("[data-stream-figures]");
-    var send = document.querySelector("#playground button[type=submit]");
+    var scope = reply.closest("[data-stream-scope]") || reply.closest(".playground-result");
+    var problem = scope.querySelector("[data-stream-error]");
+    var figures = scope.querySelector("[data-stream-figures]");
+    var send = scope.querySelector("button[type=submit]") || document.querySelector("#playground button[type=submit]");
     if (send) send.disabled = true;
     var source = new EventSource(url);
     function finish(message) {
@@ -181,6 +183,10 @@
       if (message) {
         problem.textContent = message;
         problem.hidden = false;
+        scope.querySelectorAll("[data-stream-refused]").forEach(function (el) { el.hidden = false; });
+        scope.querySelectorAll("[data-stream-pending]").forEach(function (el) { el.hidden = true; });
+      } else {
+        scope.querySelectorAll("[data-stream-clear]").forEach(function (field) { field.value = ""; });
       }
     }
     source.addEventListener("delta", function (event) { reply.textContent += JSON.parse(event.data); });
