@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django import forms
@@ -196,12 +197,7 @@ def playground_stream(
             return
         try:
             reply = gateway.stream(project, source=SOURCE, user=request.user, **call)
-            pieces = iter(reply)
-            try:
-                for delta in pieces:
-                    yield sse_event("delta", delta)
-            finally:
-                pieces.close()  # a client that went away: the gateway still writes what was spent
+            yield from sse_deltas(reply)
         except LlmError as refused:
             yield sse_event("refusal", {"message": refused.message})
             return
@@ -218,6 +214,17 @@ def playground_stream(
 
 def sse_event(name: str, data) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+def sse_deltas(reply) -> Iterator[str]:
+    """A gateway stream's text as `delta` events (the playground's and the chat's). LlmError passes
+    through; a client that went away closes the stream, and the gateway still writes what was spent."""
+    pieces = iter(reply)
+    try:
+        for delta in pieces:
+            yield sse_event("delta", delta)
+    finally:
+        pieces.close()
 
 
 def hold(request: HttpRequest, project: Project, call: dict, session_key: str = SESSION_KEY) -> str:

@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from byok import gateway
 from byok.gateway import LlmError
-from byok.playground import hold, models_for, sse_event, take
+from byok.playground import hold, models_for, sse_deltas, sse_event, take
 from projects.access import Actor, ProjectAccess, project_view
 from projects.models import Memory, Project
 from qa import doors
@@ -184,12 +184,7 @@ def conversation_stream(
                 or None,  # as the playground's picker: credential or platform
                 messages=conversation_messages(project, chat),
             )
-            pieces = iter(reply)
-            try:
-                for delta in pieces:
-                    yield sse_event("delta", delta)
-            finally:
-                pieces.close()  # a client that went away: the gateway still writes what was spent
+            yield from sse_deltas(reply)
         except LlmError as refused:
             yield sse_event("refusal", {"message": refused.message})
             return

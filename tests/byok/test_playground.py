@@ -3,7 +3,6 @@ no-JS POST, the server-sent-event stream, refusals, who may send, and prompts ke
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 
@@ -12,6 +11,7 @@ from django.urls import reverse
 
 from byok.models import ProviderCredential
 from projects.management.commands.rundemo import start_offline_llm
+from tests.sse import events, stream_url
 from usage.models import LlmUsageLog
 
 PLATFORM_KEY = "sk-platform-test-key-00000000"
@@ -46,23 +46,6 @@ def form(**changes) -> dict:
 
 def rows(project) -> list[LlmUsageLog]:
     return list(LlmUsageLog.objects.filter(project=project).order_by("pk"))
-
-
-def events(response) -> list[tuple[str, object]]:
-    """The server-sent events of a streamed response, as (name, decoded JSON data)."""
-    body = b"".join(response.streaming_content).decode()
-    found = []
-    for block in body.split("\n\n"):
-        if block.strip():
-            fields = dict(line.split(": ", 1) for line in block.splitlines())
-            found.append((fields["event"], json.loads(fields["data"])))
-    return found
-
-
-def stream_url(response) -> str:
-    match = re.search(r'data-stream="([^"]+)"', response.content.decode())
-    assert match, response.content.decode()
-    return match.group(1)
 
 
 def test_a_member_sending_without_javascript_sees_the_whole_reply_and_its_figures(cast, login, platform):

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from projects.models import AuditEvent, Memory
 from qa.models import Conversation, Message
+from tests.sse import events, stream_url
 from usage.models import LlmUsageLog
 
 PLATFORM_KEY = "sk-platform-test-key-00000000"
@@ -46,22 +47,6 @@ def a_chat(project, title="Login coverage", user=None) -> Conversation:
 
 def rows(project) -> list[LlmUsageLog]:
     return list(LlmUsageLog.objects.filter(project=project).order_by("pk"))
-
-
-def events(response) -> list[tuple[str, object]]:
-    body = b"".join(response.streaming_content).decode()
-    found = []
-    for block in body.split("\n\n"):
-        if block.strip():
-            fields = dict(line.split(": ", 1) for line in block.splitlines())
-            found.append((fields["event"], json.loads(fields["data"])))
-    return found
-
-
-def stream_url(response) -> str:
-    match = re.search(r'data-stream="([^"]+)"', response.content.decode())
-    assert match, response.content.decode()
-    return match.group(1)
 
 
 # --- the list and the conversation doors ------------------------------------------------------------
