@@ -89,8 +89,9 @@ def create_project(actor: Actor, organization: Organization, name: str, *, slug:
     except IntegrityError:
         raise Conflict("That slug was taken a moment ago; pick another one.", code="slug_taken") from None
     owner = actor.person
-    if owner is not None and not organization.memberships.filter(user=owner).exists():
-        owner = None if actor.api_key is not None else owner
+    # A key's creator owns what the key creates only while still in the organization.
+    if actor.api_key is not None and owner is not None:
+        owner = owner if organization.memberships.filter(user=owner).exists() else None
     if owner is not None:
         ProjectMember.objects.create(user=owner, project=project, role=Role.OWNER)
     audit.record(actor, "project.created", project=project, target=project.name)

@@ -10,7 +10,7 @@ from accounts.models import User
 from byok.standin import StandIn
 from projects.models import Organization, Project
 from projects.roles import Role
-from tests.factories import add_member, make_org, make_project, make_user
+from tests.factories import PLATFORM_KEY, add_member, make_org, make_project, make_user
 
 
 def pytest_collection_modifyitems(config, items):
@@ -79,6 +79,16 @@ def login(client: Client):
         return client
 
     return _login
+
+
+@pytest.fixture
+def platform(settings, llm_standin):
+    """The platform's LLM provider is the stand-in, reached with PLATFORM_KEY and no SDK retries."""
+    settings.QODEX_PLATFORM_PROVIDER = "openai"
+    settings.QODEX_PLATFORM_API_KEY = PLATFORM_KEY
+    settings.QODEX_PLATFORM_BASE_URL = llm_standin.url
+    settings.QODEX_LLM_MAX_RETRIES = 0
+    return llm_standin
 
 
 @pytest.fixture

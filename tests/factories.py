@@ -39,3 +39,27 @@ def add_member(project: Project, role: str, user: User | None = None) -> User:
     user = user or make_user(f"{role}{next(_seq)}@example.com")
     ProjectMember.objects.create(user=user, project=project, role=role)
     return user
+
+
+# The platform's LLM key in tests (the `platform` fixture): tests assert it never shows anywhere.
+PLATFORM_KEY = "sk-platform-test-key-00000000"
+
+
+def make_spend(project, usd: str, *, ago=None, funding: str = "platform", model: str = "priced-model"):
+    """A usage row of `usd` spent `ago` (default a minute) before now: what the caps and meters count."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from usage.models import LlmUsageLog
+
+    return LlmUsageLog.objects.create(
+        project=project,
+        organization=project.organization,
+        source="chat",
+        funding=funding,
+        provider="openai",
+        model=model,
+        outcome="ok",
+        cost_usd=Decimal(usd),
+        created_at=timezone.now() - (ago if ago is not None else timedelta(minutes=1)),
+    )

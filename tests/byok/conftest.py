@@ -10,16 +10,10 @@ from django.utils import timezone
 
 from usage.models import ModelPrice
 
-PLATFORM_KEY = "sk-platform-test-key-00000000"
-
 
 @pytest.fixture
-def platform(settings, llm_standin):
-    """The platform provider is the stand-in; its model is priced at round numbers."""
-    settings.QODEX_PLATFORM_PROVIDER = "openai"
-    settings.QODEX_PLATFORM_API_KEY = PLATFORM_KEY
-    settings.QODEX_PLATFORM_BASE_URL = llm_standin.url
-    settings.QODEX_LLM_MAX_RETRIES = 0
+def platform(platform):
+    """tests/conftest.py's platform, with `priced-model` priced at round numbers."""
     ModelPrice.objects.create(
         provider="openai",
         model="priced-model",
@@ -28,4 +22,4 @@ def platform(settings, llm_standin):
         output_per_mtok=Decimal("8.00"),
         effective_from=timezone.now() - timedelta(days=1),
     )
-    return llm_standin
+    return platform

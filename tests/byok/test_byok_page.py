@@ -17,6 +17,7 @@ from byok.models import ProviderCredential
 from byok.standin import StandIn
 from projects.models import AuditEvent, Project
 from tests.api.conftest import expire_sudo, set_sudo
+from tests.factories import make_spend
 from usage.models import LlmUsageLog
 
 OWN_KEY = "sk-own-openai-key-aaaaaaaa1111"
@@ -350,17 +351,7 @@ def test_viewers_and_members_cannot_save_a_key(cast, login, provider, role):
 
 def test_platform_mode_shows_the_cap_meters_with_the_next_release(cast, admin):
     spent_at = timezone.now() - timedelta(hours=1)
-    LlmUsageLog.objects.create(
-        project=cast.project,
-        organization=cast.org,
-        source="chat",
-        funding="platform",
-        provider="openai",
-        model="gpt-4o-mini",
-        outcome="ok",
-        cost_usd=Decimal("1.20"),
-        created_at=spent_at,
-    )
+    make_spend(cast.project, "1.20", ago=timezone.now() - spent_at)
     page = admin.get(url(cast.project)).content.decode()
     release = spent_at + timedelta(hours=5)
     when = (

@@ -12,8 +12,10 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from byok import gateway
-from tests.byok.test_gateway import HELLO, PLATFORM_KEY  # noqa: F401  (the same stand-in setup)
+from tests.factories import PLATFORM_KEY
 from usage.models import LlmUsageLog, ModelPrice
+
+HELLO = [{"role": "user", "content": "Say hello"}]
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -12,29 +12,15 @@ from django.utils import timezone
 
 from byok import gateway
 from byok.models import ProviderCredential
+from tests.factories import PLATFORM_KEY, make_spend
 from usage.models import LlmUsageLog
 
-PLATFORM_KEY = "sk-platform-test-key-00000000"  # the `platform` fixture's (tests/byok/conftest.py)
 OWN_KEY = "sk-own-project-key-11111111"
 HELLO = [{"role": "user", "content": "Say hello"}]
 
 
 def rows(project) -> list[LlmUsageLog]:
     return list(LlmUsageLog.objects.filter(project=project).order_by("pk"))
-
-
-def spend(project, usd: str, *, ago=timedelta(minutes=1), funding="platform") -> None:
-    LlmUsageLog.objects.create(
-        project=project,
-        organization=project.organization,
-        source="chat",
-        funding=funding,
-        provider="openai",
-        model="priced-model",
-        outcome="ok",
-        cost_usd=Decimal(usd),
-        created_at=timezone.now() - ago,
-    )
 
 
 def test_a_platform_call_writes_one_row_with_tokens_and_cost(cast, platform):
@@ -78,7 +64,7 @@ def test_byok_uses_the_projects_own_key_and_is_never_capped(cast, platform):
     cast.project.llm_mode, cast.project.llm_provider = "byok", "openai"
     cast.project.cap_5h_usd = Decimal("0")
     cast.project.save()
-    spend(cast.project, "100")
+    make_spend(cast.project, "100")
     result = gateway.complete(cast.project, source="chat", messages=HELLO, model="priced-model")
     assert result.usage.funding == "byok"
     assert platform.requests[-1].api_key == OWN_KEY
@@ -122,8 +108,8 @@ def test_the_codex_pool_takes_turns_and_rests_a_key_that_was_rate_limited(cast, 
 def test_each_cap_refuses_with_when_it_resets(cast, platform, window, cap_field, ago):
     setattr(cast.project, cap_field, Decimal("1.00"))
     cast.project.save()
-    spend(cast.project, "0.60", ago=timedelta(minutes=ago))
-    spend(cast.project, "0.50", ago=timedelta(minutes=10))
+    make_spend(cast.project, "0.60", ago=timedelta(minutes=ago))
+    make_spend(cast.project, "0.50", ago=timedelta(minutes=10))
     with pytest.raises(gateway.LlmError) as refused:
         gateway.complete(cast.project, source="chat", messages=HELLO, model="priced-model")
     assert refused.value.code == "cap_exceeded"
@@ -139,8 +125,8 @@ def test_each_cap_refuses_with_when_it_resets(cast, platform, window, cap_field,
 def test_spend_outside_the_window_and_other_funding_dont_count(cast, platform):
     cast.project.cap_5h_usd = Decimal("1.00")
     cast.project.save()
-    spend(cast.project, "5.00", ago=timedelta(hours=6))
-    spend(cast.project, "5.00", funding="byok")
+    make_spend(cast.project, "5.00", ago=timedelta(hours=6))
+    make_spend(cast.project, "5.00", funding="byok")
     assert gateway.complete(cast.project, source="chat", messages=HELLO).usage.outcome == "ok"
 
 
@@ -197,7 +183,7 @@ def test_a_stream_yields_the_text_then_writes_its_one_row(cast, platform):
 def test_a_stream_refused_by_a_cap_raises_before_any_text(cast, platform):
     cast.project.cap_5h_usd = Decimal("0.10")
     cast.project.save()
-    spend(cast.project, "0.20")
+    make_spend(cast.project, "0.20")
     with pytest.raises(gateway.LlmError) as refused:
         gateway.stream(cast.project, source="chat", messages=HELLO)
     assert refused.value.code == "cap_exceeded"

@@ -9,26 +9,14 @@ from decimal import Decimal
 
 import openai
 import pytest
-from django.utils import timezone
 
 from byok.models import ProviderCredential
 from projects.models import ApiKey
-from tests.factories import make_project
+from tests.factories import PLATFORM_KEY, make_project, make_spend
 from usage.models import LlmUsageLog
 
-PLATFORM_KEY = "sk-platform-test-key-00000000"
 OWN_KEY = "sk-own-project-key-11111111"
 HELLO = [{"role": "user", "content": "Say hello"}]
-
-
-@pytest.fixture
-def platform(settings, llm_standin):
-    """The platform provider is the stand-in."""
-    settings.QODEX_PLATFORM_PROVIDER = "openai"
-    settings.QODEX_PLATFORM_API_KEY = PLATFORM_KEY
-    settings.QODEX_PLATFORM_BASE_URL = llm_standin.url
-    settings.QODEX_LLM_MAX_RETRIES = 0
-    return llm_standin
 
 
 def issue(cast, *, project=None, scope="write") -> tuple[ApiKey, str]:
@@ -214,17 +202,7 @@ def test_an_invalid_key_is_a_401_with_the_openai_type(cast, platform, sdk):
 def test_a_reached_cap_is_a_rate_limit_error_with_retry_after(cast, platform, locked, sdk):
     cast.project.cap_5h_usd = Decimal("1.00")
     cast.project.save()
-    LlmUsageLog.objects.create(
-        project=cast.project,
-        organization=cast.org,
-        source="chat",
-        funding="platform",
-        provider="openai",
-        model="gpt-4o-mini",
-        outcome="ok",
-        cost_usd=Decimal("1.50"),
-        created_at=timezone.now() - timedelta(hours=1),
-    )
+    make_spend(cast.project, "1.50", ago=timedelta(hours=1))
     with pytest.raises(openai.RateLimitError) as refused:
         sdk(locked[1]).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     error = refused.value

@@ -6,27 +6,16 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-import pytest
 from django.urls import reverse
 
 from byok.models import ProviderCredential
 from projects.management.commands.rundemo import start_offline_llm
+from tests.factories import PLATFORM_KEY
 from tests.sse import events, stream_url
 from usage.models import LlmUsageLog
 
-PLATFORM_KEY = "sk-platform-test-key-00000000"
 PROMPT = "Log in as alice with password hunter2-s3cret"
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def platform(settings, llm_standin):
-    """The platform provider is the stand-in (as in tests/byok/test_gateway.py)."""
-    settings.QODEX_PLATFORM_PROVIDER = "openai"
-    settings.QODEX_PLATFORM_API_KEY = PLATFORM_KEY
-    settings.QODEX_PLATFORM_BASE_URL = llm_standin.url
-    settings.QODEX_LLM_MAX_RETRIES = 0
-    return llm_standin
 
 
 def page_url(project) -> str:

@@ -8,29 +8,18 @@ import json
 import re
 from decimal import Decimal
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from projects.models import AuditEvent, Memory
 from qa.models import Conversation, Message
+from tests.factories import PLATFORM_KEY
 from tests.sse import events, stream_url
 from usage.models import LlmUsageLog
 
-PLATFORM_KEY = "sk-platform-test-key-00000000"
 HTMX = {"HTTP_HX_REQUEST": "true"}
 QUESTION = "Which endpoints of the shop need a login?"
-
-
-@pytest.fixture
-def platform(settings, llm_standin):
-    """The platform provider is the stand-in (as in tests/byok/conftest.py)."""
-    settings.QODEX_PLATFORM_PROVIDER = "openai"
-    settings.QODEX_PLATFORM_API_KEY = PLATFORM_KEY
-    settings.QODEX_PLATFORM_BASE_URL = llm_standin.url
-    settings.QODEX_LLM_MAX_RETRIES = 0
-    return llm_standin
 
 
 def list_url(project) -> str:
