@@ -1,10 +1,12 @@
-"""The project-owned work objects of SPEC §9 (STYLE.md's qa/): so far the chats with the project's
-assistant. Create, rename and delete them through qa.doors."""
+"""The project-owned work objects of SPEC §9 (STYLE.md's qa/): the chats with the project's assistant,
+scenarios (with their scripts), collections, test runs with their step results, and findings. Change them
+through qa.doors; read them through `<Model>.objects.for_project(project)`."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from projects.models import Project
@@ -66,3 +68,287 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"
+
+
+# --- Scenarios, scripts, collections, test runs and findings (SPEC §9) ---------------------------------
+# Write them through qa.doors; read them through `<Model>.objects.for_project(project)`.
+
+
+class ProjectBoundQuerySet(models.QuerySet):
+    def for_project(self, project: Project):
+        return self.filter(project=project)
+
+
+class Priority(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+class Scenario(models.Model):
+    """A named, ordered list of steps to run against an environment. `steps` holds SPEC §9 step objects
+    as the API shows them (validated by qa.steps), so export is lossless and the order is the list's."""
+
+    class Type(models.TextChoices):
+        API = "api", "API"
+        UI = "ui", "UI"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"  # only active scenarios run from triggers (webhooks, collections)
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="scenarios")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    type = models.CharField(max_length=8, choices=Type.choices, default=Type.API)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    tags = models.JSONField(default=list, blank=True)  # short lowercase strings
+    steps = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ProjectBoundQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Names are how people and imports tell scenarios apart: unique per project, any case.
+            models.UniqueConstraint("project", Lower("name"), name="scenario_name_unique_per_project"),
+        ]
+        indexes = [
+            # The scenario list: a project's scenarios, most recently changed first.
+            models.Index(fields=["project", "-updated_at"], name="scenario_project_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Script(models.Model):
+    """Code attached to a scenario (SPEC §9: name, language, source); kept and exported, not executed."""
+
+    class Language(models.TextChoices):
+        PYTHON = "python", "Python"
+        JAVASCRIPT = "javascript", "JavaScript"
+        TYPESCRIPT = "typescript", "TypeScript"
+        SHELL = "shell", "Shell"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="scripts")
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="scripts")
+    name = models.CharField(max_length=200)
+    language = models.CharField(max_length=16, choices=Language.choices, default=Language.PYTHON)
+    source = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ProjectBoundQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Collection(models.Model):
+    """A named group of scenarios, run together in their order."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="collections")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    scenarios = models.ManyToManyField(Scenario, through="CollectionScenario", related_name="collections")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ProjectBoundQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("project", Lower("name"), name="collection_name_unique_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CollectionScenario(models.Model):
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="entries")
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "scenario"], name="scenario_once_per_collection"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.collection_id}#{self.position}"
+
+
+class TestRun(models.Model):
+    """A scenario or a collection run against an environment, off the request cycle (qa.runner)."""
+
+    __test__ = False  # not a pytest test class
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        ERROR = "error", "Error"
+        BLOCKED = "blocked", "Blocked"
+
+    FINISHED = (Status.PASSED, Status.FAILED, Status.ERROR, Status.BLOCKED)
+
+    class Trigger(models.TextChoices):
+        USER = "user", "User"
+        API_KEY = "api_key", "API key"
+        WEBHOOK = "webhook", "Webhook"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="test_runs")
+    scenario = models.ForeignKey(
+        Scenario, null=True, blank=True, on_delete=models.SET_NULL, related_name="test_runs"
+    )
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="test_runs"
+    )
+    # The scenarios this run covers, in order, fixed when it is queued (a webhook picks them by tag).
+    scenario_ids = models.JSONField(default=list, blank=True)
+    environment = models.ForeignKey(
+        "environments.Environment", null=True, blank=True, on_delete=models.SET_NULL, related_name="test_runs"
+    )
+    environment_name = models.CharField(max_length=100, blank=True)  # kept when the environment is deleted
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=500, blank=True)  # why it ended error/blocked ("cancelled", …)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.USER)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "projects.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    callback_url = models.CharField(max_length=2000, blank=True)
+    steps_total = models.PositiveIntegerField(default=0)
+    steps_done = models.PositiveIntegerField(default=0)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # a running run's worker is alive
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ProjectBoundQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # The test-run list: a project's runs, newest first.
+            models.Index(fields=["project", "-created_at"], name="test_run_project_recent"),
+            # The worker's sweep for runs left `running` by a killed worker.
+            models.Index(fields=["status", "heartbeat_at"], name="test_run_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class StepResult(models.Model):
+    """What one step of a run did: the request sent (secrets scrubbed), the response excerpt, timings and
+    each expectation's outcome; a blocked step has a reason and no response (it was never sent)."""
+
+    class Status(models.TextChoices):
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        BLOCKED = "blocked", "Blocked"
+        ERROR = "error", "Error"
+        SKIPPED = "skipped", "Skipped"
+
+    test_run = models.ForeignKey(TestRun, on_delete=models.CASCADE, related_name="step_results")
+    position = models.PositiveIntegerField()  # order within the run
+    scenario = models.ForeignKey(Scenario, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    step_index = models.PositiveIntegerField(default=0)  # index in the scenario's steps
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reason = models.CharField(max_length=1000, blank=True)
+    request = models.JSONField(default=dict, blank=True)  # {"method", "url", "headers", "body"}, scrubbed
+    response = models.JSONField(null=True, blank=True)  # {"status", "headers", "body"} excerpt, scrubbed
+    expectations = models.JSONField(default=list, blank=True)  # [{"kind", …, "passed", "message"}]
+    started_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["test_run", "position"], name="step_result_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.status}"
+
+
+class Finding(models.Model):
+    """A problem a run found. The fingerprint says "the same failure": while a finding with it is open, a
+    repeat updates it (occurrences, last seen) instead of opening another."""
+
+    class Severity(models.TextChoices):
+        CRITICAL = "critical", "Critical"
+        HIGH = "high", "High"
+        MEDIUM = "medium", "Medium"
+        LOW = "low", "Low"
+        INFO = "info", "Info"
+
+    class Category(models.TextChoices):
+        FUNCTIONAL = "functional", "Functional"
+        SECURITY = "security", "Security"
+        PERFORMANCE = "performance", "Performance"
+        API_ERROR = "api_error", "API error"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        FIXED = "fixed", "Fixed"
+        FALSE_POSITIVE = "false_positive", "False positive"
+        WONTFIX = "wontfix", "Won’t fix"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="findings")
+    title = models.CharField(max_length=300)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
+    category = models.CharField(max_length=12, choices=Category.choices, default=Category.FUNCTIONAL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    evidence = models.JSONField(default=dict, blank=True)  # {"request", "response", "expectation"}, scrubbed
+    fingerprint = models.CharField(max_length=64)
+    occurrences = models.PositiveIntegerField(default=1)
+    test_run = models.ForeignKey(
+        TestRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
+    )
+    scenario = models.ForeignKey(
+        Scenario, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
+    )
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = ProjectBoundQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # At most one open finding per failure: the runner's upsert relies on it.
+            models.UniqueConstraint(
+                fields=["project", "fingerprint"],
+                condition=models.Q(status="open"),
+                name="one_open_finding_per_fingerprint",
+            ),
+        ]
+        indexes = [
+            # The findings list: a project's findings, most recently seen first.
+            models.Index(fields=["project", "-last_seen_at"], name="finding_project_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
