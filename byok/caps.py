@@ -2,8 +2,12 @@
 
 A call on platform funding reserves its estimated cost before it is sent and settles after: the check and
 the reservation happen under a lock on the project row, so concurrent calls are admitted one at a time
-and at most the last one admitted can carry the spend past a cap (by its own cost). Spent money is read
-from `llm_usage_log`; the rollups of issue 10 will take over that sum.
+and at most the last one admitted can carry the spend past a cap (by its own cost).
+
+Spent money is read from the hourly rollups (`llm_usage_hourly`, platform funding), never the raw log:
+a window counts every hour bucket it touches, so spend ages out by the hour — a call at 13:20 counts
+towards the 5-hour cap until 19:00. That errs towards refusing, never towards overspending, and keeps a
+check to one index range of at most 169 rows whatever the size of the log.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from byok.models import CapReservation
 from projects.models import Project
-from usage.models import LlmUsageLog
+from usage.models import LlmUsageLog, UsageHourly
+from usage.rollups import hour_of
 
 WINDOWS = {"5-hour": timedelta(hours=5), "weekly": timedelta(days=7)}
+BUCKET = timedelta(hours=1)  # the rollup's grain: spend ages out of a window an hour at a time
 # A reservation outlives any call (timeouts and retries included); a crashed process's one then expires.
 RESERVATION_TTL = timedelta(minutes=15)
 
@@ -59,10 +65,23 @@ def caps_of(project: Project) -> dict[str, Decimal]:
     }
 
 
-def _platform_spend(project: Project, since: datetime):
-    return LlmUsageLog.objects.filter(
-        project=project, funding=LlmUsageLog.Funding.PLATFORM, created_at__gte=since, cost_usd__isnull=False
+def _platform_hours(project: Project, since: datetime):
+    """The project's platform-funded hour buckets from the one holding `since` on."""
+    return UsageHourly.objects.filter(
+        project=project, funding=LlmUsageLog.Funding.PLATFORM, hour__gte=hour_of(since)
     )
+
+
+def _spent(project: Project, now: datetime) -> dict[str, Decimal]:
+    """Platform spend in each window, in one query over at most a week of hour buckets."""
+    longest = max(WINDOWS.values())
+    sums = _platform_hours(project, now - longest).aggregate(
+        **{
+            name: Sum("cost_usd", filter=Q(hour__gte=hour_of(now - window)))
+            for name, window in WINDOWS.items()
+        }
+    )
+    return {name: sums[name] or Decimal(0) for name in WINDOWS}
 
 
 def _reserved(project: Project, now: datetime) -> Decimal:
@@ -76,25 +95,28 @@ def _resets_at(project: Project, window: timedelta, cap: Decimal, spent: Decimal
     if over < 0:
         return None
     aged = Decimal(0)
-    rows = _platform_spend(project, now - window).order_by("created_at").values_list("created_at", "cost_usd")
-    for created_at, cost in rows.iterator():
+    buckets = _platform_hours(project, now - window).order_by("hour").values_list("hour", "cost_usd")
+    for hour, cost in buckets:
         aged += cost
         if aged > over:
-            return created_at + window
+            return hour + BUCKET + window
     return now + window  # reservations alone hold it over: they settle or expire well before this
 
 
 def meters(project: Project, now: datetime | None = None) -> list[Meter]:
     now = now or timezone.now()
     reserved = _reserved(project, now)
-    result = []
-    for name, cap in caps_of(project).items():
-        window = WINDOWS[name]
-        spent = _platform_spend(project, now - window).aggregate(t=Sum("cost_usd"))["t"] or Decimal(0)
-        result.append(
-            Meter(name, cap, spent, reserved, _resets_at(project, window, cap, spent, reserved, now))
+    spent = _spent(project, now)
+    return [
+        Meter(
+            name,
+            cap,
+            spent[name],
+            reserved,
+            _resets_at(project, WINDOWS[name], cap, spent[name], reserved, now),
         )
-    return result
+        for name, cap in caps_of(project).items()
+    ]
 
 
 def reserve(project: Project, estimate: Decimal) -> CapReservation:

@@ -76,7 +76,7 @@ class _Call:
 
     def record(self, outcome: str, *, error_code: str = "", usage: Any = None) -> LlmUsageLog:
         tokens = _tokens(usage)
-        return LlmUsageLog.objects.create(
+        return LlmUsageLog.objects.record(
             project=self.project,
             organization_id=self.project.organization_id,
             user=self.user if getattr(self.user, "is_authenticated", False) else None,

@@ -52,7 +52,7 @@ def make_spend(project, usd: str, *, ago=None, funding: str = "platform", model:
 
     from usage.models import LlmUsageLog
 
-    return LlmUsageLog.objects.create(
+    return LlmUsageLog.objects.record(
         project=project,
         organization=project.organization,
         source="chat",

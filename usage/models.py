@@ -5,15 +5,28 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from projects.models import ApiKey, Organization, Project
 
 
+class LlmUsageLogManager(models.Manager):
+    def record(self, **fields) -> LlmUsageLog:
+        """The only way to write a usage row: inserts it and adds it to the rollups (usage.rollups) in
+        one transaction, so the sums the consoles and the caps read always equal the log."""
+        from usage import rollups
+
+        with transaction.atomic():
+            row = self.create(**fields)
+            rollups.add(row)
+        return row
+
+
 class LlmUsageLog(models.Model):
-    """One LLM call, success or failure, written once by the gateway (byok.gateway.complete)."""
+    """One LLM call, success or failure, written once by the gateway (byok.gateway.complete) through
+    `LlmUsageLog.objects.record`."""
 
     class Source(models.TextChoices):
         CHAT = "chat", "Chat"
@@ -63,6 +76,8 @@ class LlmUsageLog(models.Model):
     # null = the model had no price when the call was made ("unpriced"), never 0 (usage.pricing.cost_for).
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = LlmUsageLogManager()
 
     class Meta:
         db_table = "llm_usage_log"
@@ -125,3 +140,131 @@ class ModelPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model} from {self.effective_from:%Y-%m-%d}"
+
+
+# --- Rollups (SPEC §8): what the consoles and the cap checks read instead of the raw log ----------------
+# Upserted by usage.rollups.add in the same transaction as each llm_usage_log row; rebuilt from the log by
+# `manage.py rebuild_usage_rollups`. Every table carries the same counters (UsageCounters).
+
+# Latency histogram: bucket i counts calls with latency < LATENCY_BOUNDS_MS[i] (and ≥ the bound before);
+# the last bucket counts the rest. Enough for a p50/p95 read to within a bucket (usage.rollups.percentile).
+LATENCY_BOUNDS_MS = (100, 250, 500, 1000, 2000, 3000, 5000, 8000, 13000, 20000, 40000)
+LATENCY_BUCKETS = tuple(f"latency_{i}" for i in range(len(LATENCY_BOUNDS_MS) + 1))
+
+
+class UsageCounters(models.Model):
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)  # calls whose outcome is not `ok`
+    input_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)  # priced calls only
+    unpriced_calls = models.PositiveIntegerField(default=0)  # ok calls of a model with no price
+    latency_ms_total = models.BigIntegerField(default=0)
+    latency_0 = models.PositiveIntegerField(default=0)
+    latency_1 = models.PositiveIntegerField(default=0)
+    latency_2 = models.PositiveIntegerField(default=0)
+    latency_3 = models.PositiveIntegerField(default=0)
+    latency_4 = models.PositiveIntegerField(default=0)
+    latency_5 = models.PositiveIntegerField(default=0)
+    latency_6 = models.PositiveIntegerField(default=0)
+    latency_7 = models.PositiveIntegerField(default=0)
+    latency_8 = models.PositiveIntegerField(default=0)
+    latency_9 = models.PositiveIntegerField(default=0)
+    latency_10 = models.PositiveIntegerField(default=0)
+    latency_11 = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageHourly(UsageCounters):
+    """A project's calls per UTC hour and funding: the 5-hour and weekly cap windows (byok.caps)."""
+
+    hour = models.DateTimeField()  # the start of the UTC hour
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+", db_index=False)
+    funding = models.CharField(max_length=12, choices=LlmUsageLog.Funding.choices)
+
+    class Meta:
+        db_table = "llm_usage_hourly"
+        constraints = [
+            # The upsert's conflict target, and the index of the cap check (project, funding, hour >= …).
+            models.UniqueConstraint(fields=["project", "funding", "hour"], name="usage_hourly_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.funding} {self.hour:%Y-%m-%d %H:00}"
+
+
+class UsageDaily(UsageCounters):
+    """A project's calls per UTC day, source, funding, provider and model: the project usage page, and the
+    staff console when it is filtered to one organization."""
+
+    day = models.DateField()  # UTC
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+", db_index=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", db_index=False)
+    source = models.CharField(max_length=24, choices=LlmUsageLog.Source.choices)
+    funding = models.CharField(max_length=12, choices=LlmUsageLog.Funding.choices)
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=200)
+
+    class Meta:
+        db_table = "llm_usage_daily"
+        constraints = [
+            # The upsert's conflict target; its leading (project, day) serves the project usage page.
+            models.UniqueConstraint(
+                fields=["project", "day", "source", "funding", "provider", "model"], name="usage_daily_bucket"
+            ),
+        ]
+        indexes = [
+            # The staff console filtered to one organization: its rows in a range of days.
+            models.Index(fields=["organization", "day"], name="usage_daily_org_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.day} {self.source} {self.model}"
+
+
+class UsageDailyProject(UsageCounters):
+    """Calls per UTC day, project, funding and provider: the staff console's per-project table, without
+    the source × model rows a project multiplies into."""
+
+    day = models.DateField()
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+", db_index=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", db_index=False)
+    funding = models.CharField(max_length=12, choices=LlmUsageLog.Funding.choices)
+    provider = models.CharField(max_length=20)
+
+    class Meta:
+        db_table = "llm_usage_daily_project"
+        constraints = [
+            # The upsert's conflict target; leading `day` serves the console's range of days.
+            models.UniqueConstraint(
+                fields=["day", "project", "funding", "provider"], name="usage_daily_project_bucket"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.project_id} {self.funding}"
+
+
+class UsageDailySite(UsageCounters):
+    """Calls per UTC day, source, funding, provider and model across every project: the staff console's
+    totals, chart and per-source/model/funding tables, a few thousand rows for any period."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=24, choices=LlmUsageLog.Source.choices)
+    funding = models.CharField(max_length=12, choices=LlmUsageLog.Funding.choices)
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=200)
+
+    class Meta:
+        db_table = "llm_usage_daily_site"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "source", "funding", "provider", "model"], name="usage_daily_site_bucket"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source} {self.model}"

@@ -14,6 +14,7 @@ from byok import gateway
 from byok.models import ProviderCredential
 from tests.factories import PLATFORM_KEY, make_spend
 from usage.models import LlmUsageLog
+from usage.rollups import hour_of
 
 OWN_KEY = "sk-own-project-key-11111111"
 HELLO = [{"role": "user", "content": "Say hello"}]
@@ -114,10 +115,11 @@ def test_each_cap_refuses_with_when_it_resets(cast, platform, window, cap_field,
         gateway.complete(cast.project, source="chat", messages=HELLO, model="priced-model")
     assert refused.value.code == "cap_exceeded"
     assert f"{window} platform limit ($1.00)" in refused.value.message
-    # The older spend ages out first, and that is enough to be under the cap again.
+    # The older spend ages out first, and that is enough to be under the cap again. Spend ages out by
+    # the hour (the rollups' grain): the whole hour bucket it fell in must leave the window.
     window_length = timedelta(hours=5) if window == "5-hour" else timedelta(days=7)
-    expected = timezone.now() - timedelta(minutes=ago) + window_length
-    assert abs(refused.value.retry_after - expected) < timedelta(seconds=5)
+    older_hour = hour_of(timezone.now() - timedelta(minutes=ago))
+    assert refused.value.retry_after == older_hour + timedelta(hours=1) + window_length
     assert rows(cast.project)[-1].outcome == "cap_exceeded"
     assert platform.requests == []
 

@@ -27,14 +27,14 @@ def usage_rows(db):
         "provider": "standin",
     }
     return [
-        LlmUsageLog.objects.create(
+        LlmUsageLog.objects.record(
             **common,
             funding=LlmUsageLog.Funding.PLATFORM,
             model="standin-mini",
             outcome=LlmUsageLog.Outcome.OK,
             cost_usd=Decimal("0.00190000"),
         ),
-        LlmUsageLog.objects.create(
+        LlmUsageLog.objects.record(
             **common,
             funding=LlmUsageLog.Funding.BYOK,
             model="standin-unpriced",

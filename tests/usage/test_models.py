@@ -21,7 +21,7 @@ def log_row(project, **fields) -> LlmUsageLog:
         "model": "standin-mini",
         "outcome": LlmUsageLog.Outcome.OK,
     }
-    return LlmUsageLog.objects.create(
+    return LlmUsageLog.objects.record(
         project=project, organization=project.organization, **{**defaults, **fields}
     )
 

@@ -1,0 +1,228 @@
+"""The usage rollups (SPEC §8): hourly and daily sums of `llm_usage_log` that consoles and caps read.
+
+`add(row)` upserts one usage row into every rollup table — `INSERT … ON CONFLICT DO UPDATE`, adding its
+counters to its bucket's — and must run in the transaction that inserts the row, so a row and its sums
+commit together or not at all (usage.models.LlmUsageLog.record does both). `rebuild(start, end)`
+recomputes the buckets of a period from the log (`manage.py rebuild_usage_rollups`). `percentile` reads
+p50/p95 back from a bucket's latency histogram.
+
+Buckets are UTC hours and UTC days. The upsert is raw SQL because the ORM's upsert (`bulk_create(
+update_conflicts=True)`) can only overwrite a column with the new value, not add to it; the statement is
+the same on PostgreSQL and SQLite (≥ 3.24).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+
+from django.db import connection, transaction
+from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncDate, TruncHour
+
+from usage.models import (
+    LATENCY_BOUNDS_MS,
+    LATENCY_BUCKETS,
+    LlmUsageLog,
+    UsageDaily,
+    UsageDailyProject,
+    UsageDailySite,
+    UsageHourly,
+)
+
+COUNTERS = (
+    "calls",
+    "errors",
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "cost_usd",
+    "unpriced_calls",
+    "latency_ms_total",
+    *LATENCY_BUCKETS,
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    model: type
+    time_field: str  # "hour" or "day"
+    keys: tuple[str, ...]  # the bucket's other dimensions, as column names
+    conflict: tuple[str, ...]  # the unique constraint's columns, in its order (organization follows project)
+
+
+TABLES = (
+    Table(UsageHourly, "hour", ("project_id", "funding"), ("project_id", "funding", "hour")),
+    Table(
+        UsageDaily,
+        "day",
+        ("project_id", "organization_id", "source", "funding", "provider", "model"),
+        ("project_id", "day", "source", "funding", "provider", "model"),
+    ),
+    Table(
+        UsageDailyProject,
+        "day",
+        ("project_id", "organization_id", "funding", "provider"),
+        ("day", "project_id", "funding", "provider"),
+    ),
+    Table(
+        UsageDailySite,
+        "day",
+        ("source", "funding", "provider", "model"),
+        ("day", "source", "funding", "provider", "model"),
+    ),
+)
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def day_of(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def latency_bucket(latency_ms: int) -> int:
+    for index, bound in enumerate(LATENCY_BOUNDS_MS):
+        if latency_ms < bound:
+            return index
+    return len(LATENCY_BOUNDS_MS)
+
+
+def counters_of(row: LlmUsageLog) -> dict:
+    """What one usage row adds to its buckets."""
+    counters = dict.fromkeys(COUNTERS, 0)
+    bucket = latency_bucket(row.latency_ms)
+    counters.update(
+        calls=1,
+        errors=0 if row.outcome == LlmUsageLog.Outcome.OK else 1,
+        input_tokens=row.input_tokens,
+        cached_tokens=row.cached_tokens,
+        output_tokens=row.output_tokens,
+        cost_usd=row.cost_usd if row.cost_usd is not None else Decimal(0),
+        unpriced_calls=1 if row.cost_usd is None and row.outcome == LlmUsageLog.Outcome.OK else 0,
+        latency_ms_total=row.latency_ms,
+    )
+    counters[LATENCY_BUCKETS[bucket]] = 1
+    return counters
+
+
+@cache
+def _upsert_sql(table: Table) -> str:
+    quote = connection.ops.quote_name
+    name = quote(table.model._meta.db_table)
+    columns = (*table.keys, table.time_field, *COUNTERS)
+    conflict = table.conflict
+    updates = ", ".join(f"{quote(c)} = {name}.{quote(c)} + EXCLUDED.{quote(c)}" for c in COUNTERS)
+    # Only our own table and column names are interpolated; every value is a parameter.
+    return (
+        f"INSERT INTO {name} ({', '.join(map(quote, columns))}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(map(quote, conflict))}) DO UPDATE SET {updates}"
+    )
+
+
+def add(row: LlmUsageLog) -> None:
+    """Add one usage row to its bucket in every rollup table. Call it in the row's own transaction."""
+    counters = counters_of(row)
+    values = {
+        "project_id": row.project_id,
+        "organization_id": row.organization_id,
+        "source": row.source,
+        "funding": row.funding,
+        "provider": row.provider,
+        "model": row.model,
+        "hour": hour_of(row.created_at),
+        "day": day_of(row.created_at),
+    }
+    with connection.cursor() as cursor:
+        for table in TABLES:
+            params = [values[key] for key in (*table.keys, table.time_field)]
+            params += [counters[name] for name in COUNTERS]
+            cursor.execute(_upsert_sql(table), params)
+
+
+def _sums_of_log():
+    """Aggregations over llm_usage_log that produce each rollup counter."""
+    ok = Q(outcome=LlmUsageLog.Outcome.OK)
+    sums = {
+        "calls": Count("id"),
+        "errors": Count("id", filter=~ok),
+        "input_tokens": Coalesce(Sum("input_tokens"), 0),
+        "cached_tokens": Coalesce(Sum("cached_tokens"), 0),
+        "output_tokens": Coalesce(Sum("output_tokens"), 0),
+        "cost_usd": Coalesce(Sum("cost_usd"), Value(Decimal(0))),
+        "unpriced_calls": Count("id", filter=ok & Q(cost_usd__isnull=True)),
+        "latency_ms_total": Coalesce(Sum("latency_ms"), 0),
+    }
+    low = 0
+    for index, name in enumerate(LATENCY_BUCKETS):
+        high = LATENCY_BOUNDS_MS[index] if index < len(LATENCY_BOUNDS_MS) else None
+        within = Q(latency_ms__gte=low) & (Q(latency_ms__lt=high) if high is not None else Q())
+        sums[name] = Coalesce(
+            Sum(Case(When(within, then=Value(1)), default=Value(0), output_field=IntegerField())), 0
+        )
+        low = high
+    return sums
+
+
+def rebuild(start: datetime, end: datetime, *, batch_size: int = 5000) -> dict[str, int]:
+    """Recompute every rollup bucket that overlaps [start, end) from the raw log, in one transaction.
+
+    The period widens to whole UTC days (daily buckets hold whole days), so the result equals a GROUP BY
+    over the log for every bucket it touches. Returns the number of buckets written per table."""
+    first_day = day_of(start)
+    last_day = day_of(end - timedelta(microseconds=1)) if end > start else first_day
+    since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
+    until = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    log = LlmUsageLog.objects.filter(created_at__gte=since, created_at__lt=until)
+    sums = _sums_of_log()
+    written = {}
+    with transaction.atomic():
+        for table in TABLES:
+            model = table.model
+            if table.time_field == "hour":
+                model.objects.filter(hour__gte=since, hour__lt=until).delete()
+                grouped = log.annotate(hour=TruncHour("created_at", tzinfo=UTC))
+            else:
+                model.objects.filter(day__gte=first_day, day__lte=last_day).delete()
+                grouped = log.annotate(day=TruncDate("created_at", tzinfo=UTC))
+            rows = grouped.values(*table.keys, table.time_field).annotate(**sums).order_by()
+            buckets = (model(**row) for row in rows.iterator(chunk_size=batch_size))
+            count = 0
+            for chunk in _chunks(buckets, batch_size):
+                model.objects.bulk_create(chunk)
+                count += len(chunk)
+            written[model._meta.db_table] = count
+    return written
+
+
+def _chunks(items: Iterable, size: int) -> Iterable[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def percentile(histogram: Sequence[int], fraction: float) -> int | None:
+    """The latency (ms) below which `fraction` of the calls fall, read from a histogram of the buckets of
+    LATENCY_BOUNDS_MS and interpolated linearly inside its bucket; None without calls."""
+    total = sum(histogram)
+    if not total:
+        return None
+    wanted = fraction * total
+    seen = 0
+    for index, count in enumerate(histogram):
+        if count and seen + count >= wanted:
+            low = LATENCY_BOUNDS_MS[index - 1] if index else 0
+            high = LATENCY_BOUNDS_MS[index] if index < len(LATENCY_BOUNDS_MS) else low * 2
+            return round(low + (high - low) * (wanted - seen) / count)
+        seen += count
+    return LATENCY_BOUNDS_MS[-1] * 2
