@@ -190,8 +190,16 @@ def rebuild(start: datetime, end: datetime, *, batch_size: int = 5000) -> dict[s
             else:
                 model.objects.filter(day__gte=first_day, day__lte=last_day).delete()
                 grouped = log.annotate(day=TruncDate("created_at", tzinfo=UTC))
-            rows = grouped.values(*table.keys, table.time_field).annotate(**sums).order_by()
-            buckets = (model(**row) for row in rows.iterator(chunk_size=batch_size))
+            # Annotated as sum_<counter>: an annotation named like a field would shadow it in the filters.
+            rows = (
+                grouped.values(*table.keys, table.time_field)
+                .annotate(**{f"sum_{name}": total for name, total in sums.items()})
+                .order_by()
+            )
+            buckets = (
+                model(**{key.removeprefix("sum_"): value for key, value in row.items()})
+                for row in rows.iterator(chunk_size=batch_size)
+            )
             count = 0
             for chunk in _chunks(buckets, batch_size):
                 model.objects.bulk_create(chunk)

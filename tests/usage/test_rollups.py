@@ -1,0 +1,236 @@
+"""The rollups (usage.rollups) always equal a GROUP BY over llm_usage_log: kept with every row, rebuilt
+from the log on demand, and exact at the edges of hours and days."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from byok import gateway
+from tests.factories import make_org, make_project, make_spend
+from usage import rollups
+from usage.models import (
+    LATENCY_BOUNDS_MS,
+    LATENCY_BUCKETS,
+    LlmUsageLog,
+    UsageDaily,
+    UsageDailyProject,
+    UsageDailySite,
+    UsageHourly,
+)
+
+NOON = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+SOURCES = [choice for choice, _ in LlmUsageLog.Source.choices]
+FUNDINGS = [choice for choice, _ in LlmUsageLog.Funding.choices]
+OUTCOMES = [choice for choice, _ in LlmUsageLog.Outcome.choices]
+# Moments on both sides of hour and day boundaries, and the edges of latency buckets.
+EDGES = [
+    datetime(2026, 11, 9, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2026, 11, 10, 0, 0, tzinfo=UTC),
+    datetime(2026, 11, 10, 13, 59, 59, 999999, tzinfo=UTC),
+    datetime(2026, 11, 10, 14, 0, tzinfo=UTC),
+]
+LATENCIES = [0, 99, 100, 101, 249, 250, 999, 1000, 39999, 40000, 120000]
+
+
+def random_rows(projects, count: int, seed: int = 7) -> list[LlmUsageLog]:
+    rng = random.Random(seed)
+    rows = []
+    for index in range(count):
+        project = rng.choice(projects)
+        outcome = rng.choice(["ok"] * 4 + OUTCOMES)
+        prompt = rng.randint(0, 5000)
+        at = EDGES[index] if index < len(EDGES) else NOON + timedelta(minutes=rng.randint(-3 * 24 * 60, 60))
+        rows.append(
+            LlmUsageLog.objects.record(
+                project=project,
+                organization=project.organization,
+                source=rng.choice(SOURCES),
+                funding=rng.choice(FUNDINGS),
+                provider=rng.choice(["openai", "anthropic"]),
+                model=rng.choice(["gpt-4o-mini", "claude-3-5-haiku", "unlisted-model"]),
+                input_tokens=prompt,
+                cached_tokens=rng.randint(0, prompt),
+                output_tokens=rng.randint(0, 3000),
+                latency_ms=rng.choice(LATENCIES + [rng.randint(0, 70000)]),
+                outcome=outcome,
+                error_code="" if outcome == "ok" else "provider_error",
+                cost_usd=None
+                if outcome != "ok" or rng.random() < 0.2
+                else Decimal(rng.randint(0, 10**7)) / 10**8,
+                created_at=at,
+            )
+        )
+    return rows
+
+
+def expected_buckets(keys) -> dict[tuple, dict]:
+    """A GROUP BY over the log, computed here in Python from the rows as stored."""
+    buckets: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(rollups.COUNTERS, 0))
+    for row in LlmUsageLog.objects.all():
+        key = keys(row)
+        for name, value in rollups.counters_of(row).items():
+            buckets[key][name] += value
+    return dict(buckets)
+
+
+def stored_buckets(model, keys) -> dict[tuple, dict]:
+    return {
+        keys(bucket): {name: getattr(bucket, name) for name in rollups.COUNTERS}
+        for bucket in model.objects.all()
+    }
+
+
+def hour(row) -> datetime:
+    return rollups.hour_of(row.created_at)
+
+
+def day(row):
+    return rollups.day_of(row.created_at)
+
+
+GROUPINGS = {
+    UsageHourly: (
+        lambda r: (r.project_id, r.funding, hour(r)),
+        lambda b: (b.project_id, b.funding, b.hour),
+    ),
+    UsageDaily: (
+        lambda r: (r.project_id, r.organization_id, day(r), r.source, r.funding, r.provider, r.model),
+        lambda b: (b.project_id, b.organization_id, b.day, b.source, b.funding, b.provider, b.model),
+    ),
+    UsageDailyProject: (
+        lambda r: (r.project_id, r.organization_id, day(r), r.funding, r.provider),
+        lambda b: (b.project_id, b.organization_id, b.day, b.funding, b.provider),
+    ),
+    UsageDailySite: (
+        lambda r: (day(r), r.source, r.funding, r.provider, r.model),
+        lambda b: (b.day, b.source, b.funding, b.provider, b.model),
+    ),
+}
+
+
+def assert_rollups_equal_the_log():
+    for model, (row_key, bucket_key) in GROUPINGS.items():
+        assert stored_buckets(model, bucket_key) == expected_buckets(row_key), model.__name__
+
+
+@pytest.fixture
+def projects(db):
+    first, second = make_org("Acme"), make_org("Globex")
+    return [first.default_project, make_project(first, "Acme Two"), second.default_project]
+
+
+def test_the_rollups_equal_a_group_by_over_the_log_after_a_random_mix_of_calls(projects):
+    rows = random_rows(projects, 300)
+    assert_rollups_equal_the_log()
+    # The edges landed where they belong: 23:59:59.999999 on its day and hour, midnight on the next.
+    edge_days = [rollups.day_of(row.created_at) for row in rows[:2]]
+    assert [str(d) for d in edge_days] == ["2026-11-09", "2026-11-10"]
+    assert [rollups.hour_of(row.created_at).hour for row in rows[2:4]] == [13, 14]
+
+
+def test_rebuilding_a_period_gives_the_same_buckets(projects):
+    random_rows(projects, 200, seed=11)
+    before = {model: stored_buckets(model, keys) for model, (_, keys) in GROUPINGS.items()}
+    # Damage the rollups, as a hand edit or a restored backup of the log would leave them.
+    UsageHourly.objects.filter(pk__in=UsageHourly.objects.values("pk")[:5]).delete()
+    UsageDaily.objects.update(calls=0)
+    UsageDailySite.objects.all().delete()
+    call_command("rebuild_usage_rollups", "--all", stdout=StringIO())
+    after = {model: stored_buckets(model, keys) for model, (_, keys) in GROUPINGS.items()}
+    assert after == before
+    assert_rollups_equal_the_log()
+
+
+def test_rebuilding_one_day_leaves_the_other_days_alone(projects):
+    random_rows(projects, 120, seed=3)
+    UsageDaily.objects.update(calls=999)
+    call_command("rebuild_usage_rollups", "--from", "2026-11-10", "--to", "2026-11-10", stdout=StringIO())
+    assert set(UsageDaily.objects.exclude(day="2026-11-10").values_list("calls", flat=True)) == {999}
+    rebuilt = UsageDaily.objects.filter(day="2026-11-10")
+    assert rebuilt.exists() and 999 not in set(rebuilt.values_list("calls", flat=True))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--from", "yesterday"], "is not a date"),
+        (["--from", "2026-11-10", "--to", "2026-11-01"], "before --from"),
+        (["--days", "0"], "between 1 and"),
+        (["--to", "2026-11-10"], "needs --from"),
+    ],
+)
+def test_the_rebuild_command_refuses_bad_periods_and_changes_nothing(projects, arguments, message):
+    random_rows(projects, 10)
+    before = UsageDaily.objects.count()
+    with pytest.raises(CommandError, match=message):
+        call_command("rebuild_usage_rollups", *arguments)
+    assert UsageDaily.objects.count() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rows_in_one_bucket_all_count():
+    project = make_org("Acme").default_project
+
+    def spend():
+        try:
+            for _ in range(5):
+                make_spend(project, "0.01000000")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=spend) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    connection.close()
+    bucket = UsageHourly.objects.get(project=project)
+    assert (bucket.calls, bucket.cost_usd) == (40, Decimal("0.40000000"))
+    assert UsageDailySite.objects.get().calls == 40
+
+
+def test_a_gateway_call_lands_in_every_rollup(projects, platform):
+    project = projects[0]
+    result = gateway.complete(project, source="playground", messages=[{"role": "user", "content": "Hi"}])
+    assert UsageHourly.objects.get(project=project, funding="platform").calls == 1
+    daily = UsageDaily.objects.get(project=project)
+    assert (daily.source, daily.input_tokens, daily.output_tokens) == (
+        "playground",
+        result.usage.input_tokens,
+        result.usage.output_tokens,
+    )
+    assert UsageDailyProject.objects.get(project=project).calls == 1
+
+
+def test_a_refused_call_counts_as_an_error_without_cost(projects, settings):
+    settings.QODEX_PLATFORM_API_KEY = ""
+    with pytest.raises(gateway.LlmError):
+        gateway.complete(projects[0], source="chat", messages=[{"role": "user", "content": "Hi"}])
+    bucket = UsageDailySite.objects.get()
+    assert (bucket.calls, bucket.errors, bucket.cost_usd, bucket.unpriced_calls) == (1, 1, 0, 0)
+
+
+def test_latency_buckets_split_at_their_bounds():
+    assert rollups.latency_bucket(0) == 0
+    assert rollups.latency_bucket(LATENCY_BOUNDS_MS[0] - 1) == 0
+    assert rollups.latency_bucket(LATENCY_BOUNDS_MS[0]) == 1
+    assert rollups.latency_bucket(10**9) == len(LATENCY_BUCKETS) - 1
+
+
+def test_percentiles_interpolate_inside_a_bucket():
+    histogram = [0] * len(LATENCY_BUCKETS)
+    histogram[2] = 10  # ten calls between 250 and 500 ms
+    assert rollups.percentile(histogram, 0.5) == 375
+    assert rollups.percentile(histogram, 0.95) == 488
+    histogram[0] = 90  # ninety more under 100 ms: the median moves there
+    assert rollups.percentile(histogram, 0.5) == 56
+    assert rollups.percentile([0] * len(LATENCY_BUCKETS), 0.5) is None
