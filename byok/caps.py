@@ -1,8 +1,11 @@
 """Platform spend caps (SPEC §7): rolling 5-hour and 7-day windows of platform-funded cost per project.
 
-A call on platform funding reserves its estimated cost before it is sent and settles after: the check and
-the reservation happen under a lock on the project row, so concurrent calls are admitted one at a time
-and at most the last one admitted can carry the spend past a cap (by its own cost).
+A call on platform funding reserves its estimated cost before it is sent and settles after (the gateway
+deletes the reservation in the transaction that writes the call's usage row). Admission is
+reserve-then-check, without a lock: the reservation is committed first, then one statement reads the
+spend and every other live reservation. Of any set of admitted calls, the one that checked last saw all
+the others' reservations, so concurrent calls can carry the spend past a cap by at most that last call's
+own estimate; two calls that see each other near the cap may both be refused, never both let through.
 
 Spent money is read from the hourly rollups (`llm_usage_hourly`, platform funding), never the raw log:
 a window counts every hour bucket it touches, so spend ages out by the hour — a call at 13:20 counts
@@ -17,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -119,19 +122,47 @@ def meters(project: Project, now: datetime | None = None) -> list[Meter]:
     ]
 
 
+# Spend in both windows and the other calls' live reservations, in one statement (so one snapshot: a call
+# settling meanwhile is counted once, as spend or as reservation). Plain SQL: the cap check runs before
+# every platform call and the ORM's compilation of it took longer than the query (docs/PERFORMANCE.md).
+HELD_SQL = f"""
+SELECT
+  (SELECT COALESCE(SUM(cost_usd), 0) FROM {UsageHourly._meta.db_table}
+    WHERE project_id = %s AND funding = %s AND hour >= %s),
+  (SELECT COALESCE(SUM(cost_usd), 0) FROM {UsageHourly._meta.db_table}
+    WHERE project_id = %s AND funding = %s AND hour >= %s),
+  (SELECT COALESCE(SUM(amount_usd), 0) FROM {CapReservation._meta.db_table}
+    WHERE project_id = %s AND expires_at > %s AND id <> %s)
+"""  # noqa: S608  (our table names; every value is a parameter)
+
+
+def _decimal(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))  # SQLite sums are floats
+
+
 def reserve(project: Project, estimate: Decimal) -> CapReservation:
-    """Admit a platform-funded call and hold `estimate` for it, or raise CapExceeded naming the cap."""
-    with transaction.atomic():
-        # One admission at a time per project: the project row is the lock (Memory.objects.add and
-        # soft_delete take it too, only for an instant).
-        list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk"))
-        now = timezone.now()
-        for meter in meters(project, now):
-            if meter.reached:
-                raise CapExceeded(meter)
-        return CapReservation.objects.create(
-            project=project, amount_usd=estimate, expires_at=now + RESERVATION_TTL
+    """Admit a platform-funded call and hold `estimate` for it, or raise CapExceeded naming the cap.
+
+    Call it outside a transaction: the reservation must be visible to concurrent calls before the check.
+    """
+    now = timezone.now()
+    reservation = CapReservation.objects.create(
+        project=project, amount_usd=estimate, expires_at=now + RESERVATION_TTL
+    )
+    platform = LlmUsageLog.Funding.PLATFORM
+    five_hours, week = hour_of(now - WINDOWS["5-hour"]), hour_of(now - WINDOWS["weekly"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            HELD_SQL,
+            [project.pk, platform, five_hours, project.pk, platform, week, project.pk, now, reservation.pk],
         )
+        spent_5h, spent_week, others = map(_decimal, cursor.fetchone())
+    spent = {"5-hour": spent_5h, "weekly": spent_week}
+    for name, cap in caps_of(project).items():
+        if spent[name] + others >= cap:
+            settle(reservation)
+            raise CapExceeded(next(meter for meter in meters(project, now) if meter.name == name))
+    return reservation
 
 
 def settle(reservation: CapReservation | None) -> None:

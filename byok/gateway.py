@@ -73,9 +73,20 @@ class _Call:
     provider: str
     started: float
     price: Any = None  # the model's price in force, looked up once (usage.pricing.price_for)
+    reservation: Any = None  # what byok.caps holds for a platform-funded call until its row is written
 
     def record(self, outcome: str, *, error_code: str = "", usage: Any = None) -> LlmUsageLog:
-        tokens = _tokens(usage)
+        """Write the call's one usage row (and its rollups), then release its reservation: in between, a
+        cap check counts the call twice, never not at all."""
+        row = self._insert(outcome, error_code, _tokens(usage))
+        self.settle()
+        return row
+
+    def settle(self) -> None:
+        caps.settle(self.reservation)
+        self.reservation = None
+
+    def _insert(self, outcome: str, error_code: str, tokens: dict) -> LlmUsageLog:
         return LlmUsageLog.objects.record(
             project=self.project,
             organization_id=self.project.organization_id,
@@ -128,7 +139,7 @@ def _cap_message(meter: caps.Meter) -> str:
     )
 
 
-def _begin(project, source, messages, model, user, api_key, params) -> tuple[_Call, Funding, Any]:
+def _begin(project, source, messages, model, user, api_key, params) -> tuple[_Call, Funding]:
     """Choose the funding and reserve against the caps; a refusal writes its row and raises."""
     started = time.monotonic()
     try:
@@ -143,17 +154,16 @@ def _begin(project, source, messages, model, user, api_key, params) -> tuple[_Ca
     call = _Call(
         project, source, funding.model(model), user, api_key, funding.kind, funding.provider, started
     )
-    call.price = pricing.price_for(funding.provider, call.model)
-    reservation = None
+    call.price = pricing.current_price(funding.provider, call.model)
     if funding.kind == LlmUsageLog.Funding.PLATFORM:
         try:
-            reservation = caps.reserve(project, _estimate(call.price, messages, params))
+            call.reservation = caps.reserve(project, _estimate(call.price, messages, params))
         except caps.CapExceeded as refused:
             row = call.record(Outcome.CAP_EXCEEDED, error_code="cap_exceeded")
             raise LlmError(
                 "cap_exceeded", _cap_message(refused.meter), usage=row, retry_after=refused.meter.resets_at
             ) from None
-    return call, funding, reservation
+    return call, funding
 
 
 # The SDK's errors → (our code, the usage outcome, a sentence). Provider messages are never shown as they
@@ -252,7 +262,7 @@ def complete(
     project, *, source: str, messages: list, model: str | None = None, user=None, api_key=None, **params
 ) -> Completion:
     """One chat completion for `project`, charged and logged as `source` (SPEC §7)."""
-    call, funding, reservation = _begin(project, source, messages, model, user, api_key, params)
+    call, funding = _begin(project, source, messages, model, user, api_key, params)
     try:
         try:
             response = providers.client_for(funding).chat.completions.create(
@@ -266,7 +276,7 @@ def complete(
         row = call.record(Outcome.OK, usage=response.usage)
         return Completion(text=text, usage=row, model=call.model, finish_reason=choice.finish_reason)
     finally:
-        caps.settle(reservation)
+        call.settle()  # already done with the row, unless something unforeseen failed first
 
 
 class Stream:
@@ -275,8 +285,8 @@ class Stream:
     The usage row is written when the stream ends, fails or is closed early (a client that went away).
     """
 
-    def __init__(self, call: _Call, funding: Funding, reservation, messages: list, params: dict):
-        self._call, self._funding, self._reservation = call, funding, reservation
+    def __init__(self, call: _Call, funding: Funding, messages: list, params: dict):
+        self._call, self._funding = call, funding
         self._messages, self._params = messages, params
         self.result: Completion | None = None
         self.error: LlmError | None = None
@@ -321,7 +331,7 @@ class Stream:
                     usage=usage,
                     error_code="" if usage is not None else "stream_closed",
                 )
-            caps.settle(self._reservation)
+            call.settle()
 
 
 def stream(
@@ -329,8 +339,8 @@ def stream(
 ) -> Stream:
     """Like complete(), streamed (asks the provider for usage in the last chunk). Refusals (no key,
     cap reached) raise LlmError here, before any text."""
-    call, funding, reservation = _begin(project, source, messages, model, user, api_key, params)
-    return Stream(call, funding, reservation, messages, params)
+    call, funding = _begin(project, source, messages, model, user, api_key, params)
+    return Stream(call, funding, messages, params)
 
 
 def verify_key(project, provider: str, api_key: str, base_url: str = "", *, user=None) -> None:

@@ -71,7 +71,11 @@ class CapReservation(models.Model):
     """Platform spend promised to a call in flight (byok.caps): counted against the caps until the call
     settles (its usage row written, this row deleted) or, if its process died, until it expires."""
 
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    # No database constraint: checking it locks the project row, a logged write that would cost every
+    # platform call a WAL flush even though this table is UNLOGGED (migration 0002). Django still cascades.
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     amount_usd = models.DecimalField(max_digits=14, decimal_places=8)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

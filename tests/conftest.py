@@ -30,6 +30,14 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_price_cache():
+    """A test's rolled-back prices must not outlive it in usage.pricing's per-process cache."""
+    from usage import pricing
+
+    pricing.forget_current_prices()
+
+
+@pytest.fixture(autouse=True)
 def _private_targets_allowed(settings):
     """The test targets listen on 127.0.0.1; the outbound policy tests turn this off themselves."""
     settings.QODEX_ALLOW_PRIVATE_TARGETS = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -18,9 +18,8 @@ class LlmUsageLogManager(models.Manager):
         one transaction, so the sums the consoles and the caps read always equal the log."""
         from usage import rollups
 
-        with transaction.atomic():
-            row = self.create(**fields)
-            rollups.add(row)
+        row = self.model(**fields)
+        rollups.insert(row)
         return row
 
 

@@ -6,16 +6,42 @@ the price, e.g. to estimate a reservation) turns tokens into USD as a Decimal, o
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from usage.models import ModelPrice
 
 COST_PLACES = Decimal("0.00000001")  # llm_usage_log.cost_usd has 8 decimal places
 TOKENS_PER_RATE = 1_000_000
+
+
+# Prices in force now, per process, for a minute: the gateway asks before every call, and they change a
+# few times a year. Saving or deleting a price here clears it at once (the signal below); another
+# process sees an edit within CACHE_SECONDS.
+CACHE_SECONDS = 60.0
+_current: dict[tuple[str, str], tuple[float, ModelPrice | None]] = {}
+
+
+@receiver([post_save, post_delete], sender=ModelPrice)
+def forget_current_prices(**kwargs) -> None:
+    _current.clear()
+
+
+def current_price(provider: str, model: str) -> ModelPrice | None:
+    """price_for(provider, model) now, from the per-process cache when it is under a minute old."""
+    key = (provider, model)
+    cached = _current.get(key)
+    if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    price = price_for(provider, model)
+    _current[key] = (time.monotonic(), price)
+    return price
 
 
 def price_for(provider: str, model: str, at: datetime | None = None) -> ModelPrice | None:

@@ -176,6 +176,7 @@ def test_the_rebuild_command_refuses_bad_periods_and_changes_nothing(projects, a
     assert UsageDaily.objects.count() == before
 
 
+@pytest.mark.postgres  # SQLite serializes writers and refuses the ones that wait too long
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_rows_in_one_bucket_all_count():
     project = make_org("Acme").default_project
