@@ -162,6 +162,7 @@ def reserve(project: Project, estimate: Decimal) -> CapReservation:
         if spent[name] + others >= cap:
             settle(reservation)
             raise CapExceeded(next(meter for meter in meters(project, now) if meter.name == name))
+    reservation.spent_before = spent  # what byok.alerts compares the call's cost against
     return reservation
 
 

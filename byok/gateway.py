@@ -32,7 +32,7 @@ import openai
 from django.conf import settings
 from django.utils import timezone
 
-from byok import caps, providers
+from byok import alerts, caps, providers
 from byok.providers import Funding, NoFunding
 from qodex import outbound
 from qodex.scrub import scrub
@@ -79,6 +79,8 @@ class _Call:
         """Write the call's one usage row (and its rollups), then release its reservation: in between, a
         cap check counts the call twice, never not at all."""
         row = self._insert(outcome, error_code, _tokens(usage))
+        if self.reservation is not None:
+            alerts.note_spend(self.project, self.reservation.spent_before, row.cost_usd)
         self.settle()
         return row
 

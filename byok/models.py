@@ -88,3 +88,23 @@ class CapReservation(models.Model):
 
     def __str__(self) -> str:
         return f"${self.amount_usd} reserved for {self.project_id}"
+
+
+class CapAlert(models.Model):
+    """The last time a project's owners and admins were told it passed `threshold`% of one cap (byok.alerts):
+    one email per threshold while the cap's window lasts, not one per call."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    cap = models.CharField(max_length=10)  # "5-hour" or "weekly" (byok.caps.WINDOWS)
+    threshold = models.PositiveSmallIntegerField()  # 80 or 100
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "cap", "threshold"], name="one_alert_row_per_threshold"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.cap} {self.threshold}%"

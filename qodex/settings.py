@@ -164,6 +164,8 @@ if not DEBUG:
 
 # Qodex
 QODEX_SITE_NAME = "Qodex"
+# Where links in emails sent outside a request (cap alerts) point.
+QODEX_SITE_URL = env.str("QODEX_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 QODEX_VERIFICATION_MAX_AGE_HOURS = 48
 QODEX_INVITATION_MAX_AGE_DAYS = 7
 QODEX_SUDO_MAX_AGE_SECONDS = 30 * 60
