@@ -13,15 +13,13 @@ the same on PostgreSQL and SQLite (≥ 3.24).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
-from django.db.models.functions import Coalesce, TruncDate, TruncHour
 
 from usage.models import (
     LATENCY_BOUNDS_MS,
@@ -191,78 +189,75 @@ def insert(row: LlmUsageLog) -> None:
     row._state.adding, row._state.db = False, connection.alias
 
 
-def _sums_of_log():
-    """Aggregations over llm_usage_log that produce each rollup counter."""
-    ok = Q(outcome=LlmUsageLog.Outcome.OK)
-    sums = {
-        "calls": Count("id"),
-        "errors": Count("id", filter=~ok),
-        "input_tokens": Coalesce(Sum("input_tokens"), 0),
-        "cached_tokens": Coalesce(Sum("cached_tokens"), 0),
-        "output_tokens": Coalesce(Sum("output_tokens"), 0),
-        "cost_usd": Coalesce(Sum("cost_usd"), Value(Decimal(0))),
-        "unpriced_calls": Count("id", filter=ok & Q(cost_usd__isnull=True)),
-        "latency_ms_total": Coalesce(Sum("latency_ms"), 0),
-    }
+# The GROUP BY behind each counter, in COUNTERS order (rebuild). The latency buckets follow the bounds.
+def _counter_sql() -> list[str]:
+    sums = [
+        "COUNT(*)",
+        "SUM(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END)",
+        "COALESCE(SUM(input_tokens), 0)",
+        "COALESCE(SUM(cached_tokens), 0)",
+        "COALESCE(SUM(output_tokens), 0)",
+        "COALESCE(SUM(cost_usd), 0)",
+        "SUM(CASE WHEN outcome = 'ok' AND cost_usd IS NULL THEN 1 ELSE 0 END)",
+        "COALESCE(SUM(latency_ms), 0)",
+    ]
     low = 0
-    for index, name in enumerate(LATENCY_BUCKETS):
-        high = LATENCY_BOUNDS_MS[index] if index < len(LATENCY_BOUNDS_MS) else None
-        within = Q(latency_ms__gte=low) & (Q(latency_ms__lt=high) if high is not None else Q())
-        sums[name] = Coalesce(
-            Sum(Case(When(within, then=Value(1)), default=Value(0), output_field=IntegerField())), 0
-        )
+    for high in (*LATENCY_BOUNDS_MS, None):
+        within = f"latency_ms >= {low}" + (f" AND latency_ms < {high}" if high is not None else "")
+        sums.append(f"SUM(CASE WHEN {within} THEN 1 ELSE 0 END)")
         low = high
     return sums
 
 
-def rebuild(start: datetime, end: datetime, *, batch_size: int = 5000) -> dict[str, int]:
+def _bucket_sql(time_field: str) -> str:
+    """The UTC hour or day of `created_at`, as the rollup column stores it."""
+    if connection.vendor == "postgresql":
+        if time_field == "hour":
+            return "date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+        return "(created_at AT TIME ZONE 'UTC')::date"
+    # SQLite: Django stores UTC datetimes as 'YYYY-MM-DD HH:MM:SS[.ffffff]' text.
+    return "strftime('%%Y-%%m-%%d %%H:00:00', created_at)" if time_field == "hour" else "date(created_at)"
+
+
+def _rebuild_sql(table: Table) -> str:
+    quote = connection.ops.quote_name
+    bucket = _bucket_sql(table.time_field)
+    keys = ", ".join(map(quote, table.keys))
+    columns = ", ".join(map(quote, (*table.keys, table.time_field, *COUNTERS)))
+    return (
+        f"INSERT INTO {quote(table.model._meta.db_table)} ({columns}) "  # noqa: S608  (our names only)
+        f"SELECT {keys}, {bucket}, {', '.join(_counter_sql())} "
+        f"FROM {quote(LlmUsageLog._meta.db_table)} WHERE created_at >= %s AND created_at < %s "
+        f"GROUP BY {keys}, {bucket}"
+    )
+
+
+def rebuild(start: datetime, end: datetime) -> dict[str, int]:
     """Recompute every rollup bucket that overlaps [start, end) from the raw log, in one transaction.
 
     The period widens to whole UTC days (daily buckets hold whole days), so the result equals a GROUP BY
-    over the log for every bucket it touches. Returns the number of buckets written per table."""
+    over the log for every bucket it touches. The GROUP BY runs in the database (INSERT … SELECT): a
+    million log rows take seconds, not the minutes of building each bucket in Python. Returns the
+    number of buckets written per table."""
     first_day = day_of(start)
     last_day = day_of(end - timedelta(microseconds=1)) if end > start else first_day
     since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
     until = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    log = LlmUsageLog.objects.filter(created_at__gte=since, created_at__lt=until)
-    sums = _sums_of_log()
     written = {}
-    with transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cursor:
         for table in TABLES:
             model = table.model
             if table.time_field == "hour":
                 model.objects.filter(hour__gte=since, hour__lt=until).delete()
-                grouped = log.annotate(hour=TruncHour("created_at", tzinfo=UTC))
             else:
                 model.objects.filter(day__gte=first_day, day__lte=last_day).delete()
-                grouped = log.annotate(day=TruncDate("created_at", tzinfo=UTC))
-            # Annotated as sum_<counter>: an annotation named like a field would shadow it in the filters.
-            rows = (
-                grouped.values(*table.keys, table.time_field)
-                .annotate(**{f"sum_{name}": total for name, total in sums.items()})
-                .order_by()
-            )
-            buckets = (
-                model(**{key.removeprefix("sum_"): value for key, value in row.items()})
-                for row in rows.iterator(chunk_size=batch_size)
-            )
-            count = 0
-            for chunk in _chunks(buckets, batch_size):
-                model.objects.bulk_create(chunk)
-                count += len(chunk)
-            written[model._meta.db_table] = count
+            bounds = [
+                LlmUsageLog._meta.get_field("created_at").get_db_prep_value(moment, connection)
+                for moment in (since, until)
+            ]
+            cursor.execute(_rebuild_sql(table), bounds)
+            written[model._meta.db_table] = cursor.rowcount
     return written
-
-
-def _chunks(items: Iterable, size: int) -> Iterable[list]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def percentile(histogram: Sequence[int], fraction: float) -> int | None:
