@@ -9,7 +9,6 @@ import re
 from decimal import Decimal
 
 import pytest
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
