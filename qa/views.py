@@ -111,7 +111,8 @@ def conversation(request: HttpRequest, project: Project, access: ProjectAccess, 
                 doors.record_reply(actor, project, chat, reply.text, reply.usage)
                 return redirect("projects:chat_conversation", slug=project.slug, pk=chat.pk)
         chat.refresh_from_db(fields=["title", "updated_at"])
-        context.update(form=form, access=access, messages_list=chat.history())
+        # The htmx panel renders without project_base.html, which names `project` and `access` for pages.
+        context.update(form=form, project=project, access=access, messages_list=chat.history())
         template = "qa/conversation_panel.html" if streamed else "qa/conversation.html"
         status = 200 if streamed or sent is not None else 400
         return render(request, template, context, status=status)

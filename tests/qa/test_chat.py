@@ -187,6 +187,18 @@ def test_the_reply_streams_then_is_saved_with_its_usage_row(cast, login, platfor
     assert len(rows(cast.project)) == 1
 
 
+def test_a_first_message_sent_with_htmx_renames_the_page_head_in_place(cast, login, platform):
+    chat = a_chat(cast.project, title="New conversation")
+    posted = login(cast.member).post(chat_url(chat), {"text": QUESTION}, **HTMX).content.decode()
+    head = re.search(r'<div class="page-head" id="chat-head" hx-swap-oob="true"><h1>([^<]*)</h1>', posted)
+    assert head and head.group(1) == QUESTION
+    assert f'value="{QUESTION}"' in posted  # the rename form starts from the new title
+    assert f"<title>{QUESTION} · Chat · {cast.project.name} · Qodex</title>" in posted
+    assert f'hx-post="{chat_url(chat)}"' in posted  # the form in the swapped panel posts where it did
+    page = login(cast.member).get(chat_url(chat)).content.decode()
+    assert "hx-swap-oob" not in page  # the full page has the head once, in place
+
+
 def test_a_cap_refusal_keeps_the_text_says_why_and_marks_the_message_not_answered(cast, login, platform):
     cast.project.cap_5h_usd = Decimal("0")
     cast.project.save(update_fields=["cap_5h_usd"])
