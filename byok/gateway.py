@@ -225,17 +225,44 @@ ERRORS: list[tuple[type[Exception], str, str, str]] = [
         Outcome.ERROR,
         "The provider failed ({status}). Try again in a moment.",
     ),
+    (
+        # Neither a status nor a connection: OpenAI's error event inside a stream that had started well.
+        openai.APIError,
+        "provider_error",
+        Outcome.ERROR,
+        "The provider reported an error while it was streaming the reply. Try again in a moment.",
+    ),
+]
+
+# The same faults once part of the reply has arrived: the provider was reached, then the reply broke off.
+MID_REPLY: list[tuple[type[Exception], str]] = [
+    (
+        openai.APITimeoutError,
+        "The provider stopped sending in the middle of the reply (nothing for {timeout:g} seconds). "
+        "Try again in a moment.",
+    ),
+    (
+        openai.APIConnectionError,
+        "The connection to the provider dropped in the middle of the reply. Try again in a moment.",
+    ),
 ]
 
 
-def _failure(error: Exception, funding: Funding) -> tuple[str, str, str]:
+def _failure(error: Exception, funding: Funding, *, mid_reply: bool = False) -> tuple[str, str, str]:
+    """(code, usage outcome, sentence) for a failed call; `mid_reply`: some of its text had arrived."""
     if isinstance(error, outbound.OutboundRefused):
         return (
             "invalid_request",
             Outcome.INVALID_REQUEST,
             f"The provider's base URL is refused: {error.message}",
         )
-    for kind, code, outcome, template in ERRORS:
+    errors = ERRORS
+    if mid_reply:
+        broken = {kind: template for kind, template in MID_REPLY}
+        errors = [
+            (kind, code, outcome, broken.get(kind, template)) for kind, code, outcome, template in ERRORS
+        ]
+    for kind, code, outcome, template in errors:
         if isinstance(error, kind):
             status = getattr(error, "status_code", "")
             detail = ""
@@ -252,11 +279,13 @@ def _failure(error: Exception, funding: Funding) -> tuple[str, str, str]:
     return "provider_error", Outcome.ERROR, "The provider answered something that isn’t a chat completion."
 
 
-def _fail(call: _Call, funding: Funding, error: Exception) -> LlmError:
-    code, outcome, message = _failure(error, funding)
+def _fail(
+    call: _Call, funding: Funding, error: Exception, *, mid_reply: bool = False, usage: Any = None
+) -> LlmError:
+    code, outcome, message = _failure(error, funding, mid_reply=mid_reply)
     if code == "provider_rate_limited" and funding.kind == LlmUsageLog.Funding.CODEX_POOL:
         providers.rest_pool_key(funding.api_key)
-    row = call.record(outcome, error_code=code)
+    row = call.record(outcome, error_code=code, usage=usage)
     return LlmError(code, message, usage=row)
 
 
@@ -320,7 +349,9 @@ class Stream:
                             parts.append(choice.delta.content)
                             yield choice.delta.content
             except (openai.OpenAIError, ValueError, AttributeError, TypeError) as error:
-                self.error = _fail(call, funding, error)
+                # A reply that breaks off is a failed call: its row says so, with the tokens only if the
+                # provider had reported them, and the text so far is not a reply to keep.
+                self.error = _fail(call, funding, error, mid_reply=bool(parts), usage=usage)
                 recorded = True
                 raise self.error from None
             row = call.record(Outcome.OK, usage=usage)

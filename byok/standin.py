@@ -53,7 +53,17 @@ to chat completions); model-name switches to the chat completion that names them
   `choices` (a model list without `data`), the SDK returns it with `choices=None`. Streamed, `not_json`
   sends one good chunk, then a `data:` line the SDK fails on while iterating. (`models.list()` over
   `html` raises AttributeError inside the SDK.)
-- `fail_times` (n): the faults above (`status`, `hang`, `malformed`; `status=500` if none is given)
+- `stream_fault` (`cut`, `error` or `stall`), a provider failing in the middle of a streamed reply,
+  after the role chunk and `fault_after` content chunks (default 2 of the 4) have gone out: `cut`
+  closes the connection without ending the chunked body (the SDK raises `APIConnectionError` from
+  httpx's incomplete chunked read); `error` sends OpenAI's mid-stream error event `data: {"error": …}`
+  and ends the body (the SDK raises a bare `openai.APIError` with its message); `stall` sends nothing
+  more until the client gives up or the server stops (the SDK raises `APITimeoutError` once its read
+  timeout passes). None sends a finish or usage chunk. A call that is not streamed gets, with `cut`,
+  half of its body before the connection closes (`APIConnectionError`); the others need a stream.
+- `fault_after` (n): how many content chunks `stream_fault` lets through first.
+- `fail_times` (n): the faults above (`status`, `hang`, `malformed`, `stream_fault`; `status=500` if none
+  is given)
   hit only the next n requests; later ones succeed. Per request, the count belongs to the exact model
   string, so concurrent tests give theirs a distinct tag, e.g. `model="m?fail_times=1&tag=t1"`.
 - `reply` (text): the reply instead of the default.
@@ -88,10 +98,14 @@ from urllib.parse import parse_qsl
 DEFAULT_MODELS = ("standin-mini", "gpt-4o-mini", "claude-3-5-haiku", "gemini-1.5-flash")
 REPLY_PREFIX = "Stand-in reply to: "
 MALFORMED_KINDS = ("not_json", "html", "no_choices")
+STREAM_FAULTS = ("cut", "error", "stall")
+STALL_SECONDS = 60  # how long `stall` holds the line at most (stop() releases it at once)
 HTML_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"  # what a proxy in the way answers
 STREAM_PIECES = 4  # content chunks a streamed reply is split into
 DEFAULT_RETRY_AFTER_429 = 1.0
-FAULTS = {"status", "hang", "malformed"}  # what `fail_times` limits to the first n requests
+DEFAULT_FAULT_AFTER = 2  # content chunks a `stream_fault` lets through: half of STREAM_PIECES
+STREAM_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
+FAULTS = {"status", "hang", "malformed", "stream_fault"}  # what `fail_times` limits to the first n requests
 
 
 def _boolean(value: Any) -> bool:
@@ -135,6 +149,12 @@ def _malformed(value: Any) -> str:
     return value
 
 
+def _stream_fault(value: Any) -> str:
+    if value not in STREAM_FAULTS:
+        raise ValueError(f"expected one of {', '.join(STREAM_FAULTS)}")
+    return value
+
+
 # Every switch and how a value (a Python value from behave(), a string from a model name) is read.
 SWITCHES = {
     "latency": _seconds,
@@ -142,6 +162,8 @@ SWITCHES = {
     "retry_after": _seconds,
     "hang": _seconds,
     "malformed": _malformed,
+    "stream_fault": _stream_fault,
+    "fault_after": _count,
     "fail_times": _count,
     "reply": str,
     "prompt_tokens": _count,
@@ -365,6 +387,8 @@ class StandIn:
         retry_after: float | None = None,
         hang: float | None = None,
         malformed: str | bool | None = None,
+        stream_fault: str | None = None,
+        fault_after: int | None = None,
         fail_times: int | None = None,
         reply: str | None = None,
         prompt_tokens: int | None = None,
@@ -573,7 +597,12 @@ class _Handler(BaseHTTPRequestHandler):
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
             chunks = stream_chunks(completion_id, created, model, reply, usage if include_usage else None)
-            return self._stream(chunks, malformed, switches.get("chunk_delay", 0))
+            fault = switches.get("stream_fault")
+            if fault is not None:
+                # The role chunk and `fault_after` content chunks, then the fault (no finish, no usage).
+                content = [chunk for chunk in chunks[1:] if chunk["choices"] and chunk["choices"][0]["delta"]]
+                chunks = chunks[:1] + content[: switches.get("fault_after", DEFAULT_FAULT_AFTER)]
+            return self._stream(chunks, malformed, switches.get("chunk_delay", 0), fault)
         if malformed == "not_json":
             return self._send(200, b'{"id": "chatcmpl-standin", "choices": [', "application/json")
         answer = {
@@ -595,9 +624,11 @@ class _Handler(BaseHTTPRequestHandler):
             del answer["choices"]
         if usage is not None:
             answer["usage"] = usage
+        if switches.get("stream_fault") == "cut":
+            return self._cut(json.dumps(answer).encode())
         self._json(200, answer)
 
-    def _stream(self, chunks: list[dict], malformed: str | None, delay: float) -> None:
+    def _stream(self, chunks: list[dict], malformed: str | None, delay: float, fault: str | None = None):
         standin: StandIn = self.server.standin
         try:
             self.send_response(200)
@@ -615,10 +646,34 @@ class _Handler(BaseHTTPRequestHandler):
                     chunk = {name: value for name, value in chunk.items() if name != "choices"}
                 self._write_chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             else:
-                self._write_chunk(b"data: [DONE]\n\n")
+                if fault and delay:
+                    standin._wait(delay)
+                if fault == "stall":
+                    standin._wait(STALL_SECONDS)
+                if fault in ("cut", "stall"):
+                    self.close_connection = True  # the body's end never comes: the line just drops
+                    return
+                if fault == "error":
+                    event = error_body(500, STREAM_ERROR_MESSAGE)
+                    self._write_chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
+                else:
+                    self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")
         except OSError:
             self.close_connection = True  # the client went away mid-stream
+
+    def _cut(self, payload: bytes) -> None:
+        """Announce the whole body, send half of it and drop the connection."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.close_connection = True
 
     def _write_chunk(self, data: bytes) -> None:
         # HTTP/1.1 chunked transfer encoding; the empty chunk ends the body.

@@ -41,6 +41,17 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def history(self) -> list[Message]:
+        """The messages in order, with their usage rows; each user message marked `.unanswered` when no
+        reply follows it (its call was refused or failed: sending the same text again retries it)."""
+        items = list(self.messages.select_related("usage").order_by("pk"))
+        for index, item in enumerate(items):
+            following = items[index + 1] if index + 1 < len(items) else None
+            item.unanswered = item.role == Message.Role.USER and (
+                following is None or following.role == Message.Role.USER
+            )
+        return items
+
 
 class Message(models.Model):
     """One turn of a conversation. An assistant message links the usage row of the call that wrote it."""

@@ -1,5 +1,6 @@
 """The chat pages (SPEC §9): /p/<slug>/chat/ lists a project's conversations, /p/<slug>/chat/<id>/ shows
-one and sends messages to the project's assistant through the gateway (`source=chat`).
+one and sends messages to the project's assistant through the gateway (`source=chat`, qa/assistant.py);
+the API mirror (qa/api.py) does the same through the same doors.
 
 Sending follows the playground (byok/playground.py): under htmx the POST saves the message through its
 door, holds the turn in the session and answers the panel with a `text/event-stream` URL whose GET streams
@@ -20,18 +21,15 @@ from django.urls import reverse
 
 from byok import gateway
 from byok.gateway import LlmError
-from byok.playground import hold, models_for, sse_deltas, sse_event, take
+from byok.playground import hold, sse_deltas, sse_event, take
 from projects.access import Actor, ProjectAccess, project_view
-from projects.models import Memory, Project
+from projects.models import Project
 from qa import doors
-from qa.models import Conversation, Message
+from qa.assistant import next_reply
+from qa.models import Conversation
 from qodex.doors import Invalid, NotFound, show_on_form
-from usage.models import LlmUsageLog
 
-SOURCE = LlmUsageLog.Source.CHAT
 SESSION_KEY = "chat"
-CONTEXT_MEMORIES = 20
-CONTEXT_MESSAGES = 30
 EXPIRED = "This message expired or was already answered. Send it again."
 
 
@@ -44,38 +42,6 @@ class MessageForm(forms.Form):
             attrs={"rows": 3, "placeholder": "Ask about this project’s tests, findings, APIs…"}
         ),
     )
-
-
-def conversation_messages(project: Project, conversation: Conversation) -> list[dict]:
-    """What the assistant is sent: who it is, the project's memories, then the last turns in order."""
-    system = (
-        f"You are the QA assistant of the project “{project.name}” on Qodex. Help its team plan tests, "
-        "write scenarios, read test runs and findings, and reason about the application under test. "
-        "Be concise and concrete."
-    )
-    sent = [{"role": "system", "content": system}]
-    memories = list(
-        Memory.objects.for_project(project)
-        .order_by("-pk")
-        .values_list("content", flat=True)[:CONTEXT_MEMORIES]
-    )
-    if memories:
-        known = "\n".join(f"- {content}" for content in memories)
-        sent.append({"role": "system", "content": f"What the team recorded about this project:\n{known}"})
-    history = conversation.messages.order_by("-pk").values_list("role", "content")[:CONTEXT_MESSAGES]
-    sent += [{"role": role, "content": content} for role, content in reversed(list(history))]
-    return sent
-
-
-def history(conversation: Conversation) -> list[Message]:
-    """The messages in order, each user message marked `.unanswered` when no reply follows it."""
-    items = list(conversation.messages.select_related("usage").order_by("pk"))
-    for index, item in enumerate(items):
-        following = items[index + 1] if index + 1 < len(items) else None
-        item.unanswered = item.role == Message.Role.USER and (
-            following is None or following.role == Message.Role.USER
-        )
-    return items
 
 
 @project_view()
@@ -138,24 +104,19 @@ def conversation(request: HttpRequest, project: Project, access: ProjectAccess, 
             context["pending"] = sent.pk
         elif sent is not None:
             try:
-                reply = gateway.complete(
-                    project,
-                    source=SOURCE,
-                    user=request.user,
-                    model=models_for(project).default or None,
-                    messages=conversation_messages(project, chat),
-                )
+                reply = gateway.complete(project, user=request.user, **next_reply(project, chat))
             except LlmError as refused:
                 context["refusal"] = refused.message  # the text stays in the box below
             else:
                 doors.record_reply(actor, project, chat, reply.text, reply.usage)
                 return redirect("projects:chat_conversation", slug=project.slug, pk=chat.pk)
         chat.refresh_from_db(fields=["title", "updated_at"])
-        context.update(form=form, access=access, messages_list=history(chat))
+        # The htmx panel renders without project_base.html, which names `project` and `access` for pages.
+        context.update(form=form, project=project, access=access, messages_list=chat.history())
         template = "qa/conversation_panel.html" if streamed else "qa/conversation.html"
         status = 200 if streamed or sent is not None else 400
         return render(request, template, context, status=status)
-    context.update(form=form, messages_list=history(chat))
+    context.update(form=form, messages_list=chat.history())
     return render(request, "qa/conversation.html", context)
 
 
@@ -176,14 +137,7 @@ def conversation_stream(
             yield sse_event("refusal", {"message": EXPIRED})
             return
         try:
-            reply = gateway.stream(
-                project,
-                source=SOURCE,
-                user=request.user,
-                model=models_for(project).default
-                or None,  # as the playground's picker: credential or platform
-                messages=conversation_messages(project, chat),
-            )
+            reply = gateway.stream(project, user=request.user, **next_reply(project, chat))
             yield from sse_deltas(reply)
         except LlmError as refused:
             yield sse_event("refusal", {"message": refused.message})

@@ -463,7 +463,6 @@ def a_conversation(world: World) -> Conversation:
     return Conversation.objects.create(project=world.project, title="Login coverage")
 
 
-# Page only for now: the API mirror (`chats`, SPEC §5) comes later.
 CHAT_ROWS = [
     Row(
         "qa.doors.create_conversation",
@@ -472,6 +471,7 @@ CHAT_ROWS = [
         setup=members_of_target,
         happened=lambda w, _: Conversation.objects.filter(project=w.project).exists(),
         page=lambda c, w, _: c.post(f"/p/{w.slug}/chat/", {"action": "new"}),
+        api=lambda a, w, _: a.post(f"/api/v1/p/{w.slug}/chats", json={}),
     ),
     Row(
         "qa.doors.rename_conversation",
@@ -482,6 +482,7 @@ CHAT_ROWS = [
         page=lambda c, w, chat: c.post(
             f"/p/{w.slug}/chat/{chat.pk}/", {"action": "rename", "title": "Checkout"}
         ),
+        api=lambda a, w, chat: a.patch(f"/api/v1/p/{w.slug}/chats/{chat.pk}", json={"title": "Checkout"}),
     ),
     Row(
         "qa.doors.delete_conversation",
@@ -490,6 +491,7 @@ CHAT_ROWS = [
         setup=a_conversation,
         happened=lambda w, chat: not Conversation.objects.filter(pk=chat.pk).exists(),
         page=lambda c, w, chat: c.post(f"/p/{w.slug}/chat/{chat.pk}/", {"action": "delete"}),
+        api=lambda a, w, chat: a.delete(f"/api/v1/p/{w.slug}/chats/{chat.pk}"),
     ),
 ]
 ROWS += CHAT_ROWS
@@ -513,7 +515,7 @@ NOT_ROLE_DRIVEN = {
     "projects.doors.accept_invitation": "whoever holds the link accepts it (tests/projects/test_invitations)",
     "environments.doors.switch_environment": "no audit event: test_switching_the_active_environment_…",
     "byok.doors.set_limits": "staff only (is_staff), whatever the role (tests/byok/test_byok_page.py)",
-    "qa.doors.post_message": "no audit event (messages are content): tests/qa/test_chat.py",
+    "qa.doors.post_message": "no audit event (messages are content): tests/qa/test_chat*.py",
     "qa.doors.record_reply": "no audit event; the chat calls it after post_message: tests/qa",
 }
 

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from environments.models import Environment
 from projects.models import ApiKey, Memory
 from projects.roles import Role
+from qa.models import Conversation, Message
 from tests.api.conftest import ApiClient
 from tests.factories import add_member, make_project
 
@@ -51,6 +52,12 @@ def add_environments(cast, n):
         environment.save()
 
 
+def add_conversations(cast, n):
+    for i in range(n):
+        chat = Conversation.objects.create(project=cast.project, title=f"chat {i}", created_by=cast.member)
+        Message.objects.create(conversation=chat, role="user", content="hello")
+
+
 LISTS: list[tuple[str, Callable]] = [
     ("/api/v1/org/projects", add_projects),
     ("/api/v1/org/api-keys", add_keys),
@@ -59,6 +66,7 @@ LISTS: list[tuple[str, Callable]] = [
     ("/api/v1/p/{slug}/memories", add_memories),
     ("/api/v1/p/{slug}/members", add_members),
     ("/api/v1/p/{slug}/environments", add_environments),
+    ("/api/v1/p/{slug}/chats", add_conversations),
     ("/api/v1/p/{slug}/usage", lambda cast, n: None),
 ]
 

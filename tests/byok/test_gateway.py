@@ -4,6 +4,7 @@ openai SDK: funding, caps, faults, streaming, and exactly one truthful usage row
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -180,6 +181,60 @@ def test_a_stream_yields_the_text_then_writes_its_one_row(cast, platform):
     (row,) = rows(cast.project)
     assert reply.result.usage == row
     assert (row.input_tokens, row.output_tokens, row.outcome) == (10, 5, "ok")
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ("cut", "The connection to the provider dropped in the middle of the reply."),
+        ("error", "The provider reported an error while it was streaming the reply."),
+    ],
+)
+def test_a_stream_that_breaks_off_after_some_text_raises_and_writes_one_error_row(
+    cast, platform, caplog, fault, says
+):
+    caplog.set_level(logging.DEBUG)
+    platform.behave(stream_fault=fault, prompt_tokens=10, completion_tokens=5)
+    reply = gateway.stream(cast.project, source="chat", messages=HELLO, model="priced-model")
+    received = []
+    with pytest.raises(gateway.LlmError) as failed:
+        for piece in reply:
+            received.append(piece)
+    assert received and "Stand-in reply to: Say hello".startswith("".join(received))
+    assert failed.value.code == "provider_error"
+    assert failed.value.message.startswith(says) and "Try again" in failed.value.message
+    assert reply.result is None and reply.error is failed.value
+    # One row, an error: the provider never reported the tokens, so none are claimed and nothing is priced.
+    (row,) = rows(cast.project)
+    assert failed.value.usage == row
+    assert (row.outcome, row.error_code, row.cost_usd) == ("error", "provider_error", None)
+    assert (row.input_tokens, row.output_tokens) == (0, 0)
+    assert PLATFORM_KEY not in failed.value.message and PLATFORM_KEY not in caplog.text
+
+
+def test_a_stream_that_stalls_after_some_text_is_a_provider_timeout(cast, platform, settings):
+    settings.QODEX_LLM_TIMEOUT_SECONDS = 0.3
+    platform.behave(stream_fault="stall")  # two pieces of text, then nothing
+    reply = gateway.stream(cast.project, source="chat", messages=HELLO, model="priced-model")
+    started = time.monotonic()
+    received = []
+    with pytest.raises(gateway.LlmError) as failed:
+        for piece in reply:
+            received.append(piece)
+    assert time.monotonic() - started < 3
+    assert len(received) == 2
+    assert failed.value.code == "provider_timeout"
+    assert "stopped sending in the middle of the reply (nothing for 0.3 seconds)" in failed.value.message
+    (row,) = rows(cast.project)
+    assert (row.outcome, row.error_code) == ("timeout", "provider_timeout")
+
+
+def test_a_stream_broken_before_any_text_says_so_plainly(cast, platform):
+    platform.behave(stream_fault="error", fault_after=0)
+    with pytest.raises(gateway.LlmError) as failed:
+        list(gateway.stream(cast.project, source="chat", messages=HELLO))
+    assert "reported an error while it was streaming" in failed.value.message
+    assert [row.outcome for row in rows(cast.project)] == ["error"]
 
 
 def test_a_stream_refused_by_a_cap_raises_before_any_text(cast, platform):

@@ -145,6 +145,21 @@ def test_a_stream_the_provider_breaks_before_any_text_is_a_502_not_an_empty_repl
     assert (row.outcome, row.error_code) == ("error", "provider_error")
 
 
+def test_a_stream_the_provider_breaks_after_some_text_ends_with_an_error_event(cast, platform, locked, sdk):
+    stream = sdk(locked[1]).chat.completions.create(
+        model="gpt-4o-mini?stream_fault=cut", messages=HELLO, stream=True
+    )
+    received = []
+    with pytest.raises(openai.APIError) as failed:
+        for chunk in stream:
+            received += [choice.delta.content or "" for choice in chunk.choices]
+    assert "".join(received) and "Stand-in reply to: Say hello".startswith("".join(received))
+    assert failed.value.message.startswith("The connection to the provider dropped in the middle")
+    assert failed.value.body["code"] == "provider_error"
+    (row,) = rows(cast.project)
+    assert (row.source, row.outcome, row.error_code) == ("api", "error", "provider_error")
+
+
 def test_the_models_the_project_can_use_are_listed(cast, platform, locked, sdk):
     listed = sdk(locked[1]).models.list()
     assert [model.id for model in listed] == platform.models

@@ -106,6 +106,24 @@ def test_a_cap_refusal_shows_its_message_and_keeps_the_prompt(cast, login, platf
     assert platform.requests == []
 
 
+def test_a_reply_that_breaks_off_mid_stream_ends_with_the_reason_and_one_error_row(cast, login, platform):
+    platform.behave(stream_fault="cut")
+    client = login(cast.member)
+    posted = client.post(page_url(cast.project), form(), **HTMX)
+    assert PROMPT in posted.content.decode()  # the form keeps the prompt
+    *deltas, (name, data) = events(client.get(stream_url(posted)))
+    assert deltas and {event for event, _ in deltas} == {"delta"}
+    assert name == "refusal"
+    assert data["message"].startswith("The connection to the provider dropped in the middle of the reply.")
+    (row,) = rows(cast.project)
+    assert (row.source, row.outcome, row.error_code, row.cost_usd) == (
+        "playground",
+        "error",
+        "provider_error",
+        None,
+    )
+
+
 def test_a_provider_that_rejects_the_key_is_explained(cast, login, platform):
     platform.behave(status=401)
     page = login(cast.member).post(page_url(cast.project), form()).content.decode()

@@ -324,6 +324,76 @@ def test_malformed_no_choices_makes_the_sdk_return_a_completion_whose_choices_ar
     assert list(client_for(llm_standin).models.list()) == []  # the list without `data` is empty
 
 
+# Faults in the middle of a stream (the gateway maps these to provider_error or provider_timeout)
+
+
+def streamed_text(stream, received: list[str]) -> None:
+    for chunk in stream:
+        received += [choice.delta.content or "" for choice in chunk.choices or []]
+
+
+def test_stream_fault_cut_drops_the_line_after_some_text(llm_standin):
+    llm_standin.behave(stream_fault="cut")
+    received: list[str] = []
+
+    with pytest.raises(openai.APIConnectionError):  # the SDK wraps httpx's incomplete chunked read
+        streamed_text(ask(llm_standin, stream=True, stream_options={"include_usage": True}), received)
+
+    text = "".join(received)
+    assert text and "Stand-in reply to: Say hello to Qodex".startswith(text)
+    assert len(text) < len("Stand-in reply to: Say hello to Qodex")
+
+
+def test_stream_fault_error_sends_openais_error_event_after_some_text(llm_standin):
+    received: list[str] = []
+
+    with pytest.raises(openai.APIError) as raised:
+        streamed_text(ask(llm_standin, model="m?stream_fault=error&fault_after=1", stream=True), received)
+
+    assert type(raised.value) is openai.APIError  # neither a status error nor a connection error
+    assert "error while processing your request" in raised.value.message
+    (piece,) = [piece for piece in received if piece]  # after the role chunk, one piece of text
+    assert piece.startswith("Stand-in")
+
+
+def test_stream_fault_after_zero_pieces_breaks_before_any_text(llm_standin):
+    received: list[str] = []
+
+    with pytest.raises(openai.APIConnectionError):
+        streamed_text(ask(llm_standin, model="m?stream_fault=cut&fault_after=0", stream=True), received)
+
+    assert "".join(received) == ""
+
+
+def test_stream_fault_cut_cuts_a_whole_answer_short_too(llm_standin):
+    with pytest.raises(openai.APIConnectionError):
+        ask(llm_standin, model="m?stream_fault=cut")
+    assert ask(llm_standin, model="m?stream_fault=error").choices  # an error event needs a stream
+
+
+def test_stream_fault_stall_holds_the_line_until_the_clients_read_timeout(llm_standin):
+    received: list[str] = []
+    client = client_for(llm_standin, timeout=0.3)
+    started = time.monotonic()
+
+    with pytest.raises(openai.APITimeoutError):
+        stream = client.chat.completions.create(
+            model="m?stream_fault=stall&fault_after=1", messages=HELLO, stream=True
+        )
+        streamed_text(stream, received)
+
+    assert time.monotonic() - started < 2
+    assert len([piece for piece in received if piece]) == 1
+
+
+def test_fail_times_limits_stream_fault_too(llm_standin):
+    llm_standin.behave(stream_fault="cut", fail_times=1)
+
+    with pytest.raises(openai.APIConnectionError):
+        list(ask(llm_standin, stream=True))
+    assert list(ask(llm_standin, stream=True))
+
+
 # fail_times and retries
 
 
@@ -444,7 +514,14 @@ def test_behave_replaces_the_previous_switches(llm_standin):
 
 @pytest.mark.parametrize(
     "switches",
-    [{"status": 200}, {"malformed": "garbage"}, {"latency": -1}, {"fail_times": 1.5}, {"prompt_tokens": -3}],
+    [
+        {"status": 200},
+        {"malformed": "garbage"},
+        {"latency": -1},
+        {"fail_times": 1.5},
+        {"prompt_tokens": -3},
+        {"stream_fault": "slow"},
+    ],
 )
 def test_behave_refuses_a_bad_value_and_keeps_the_previous_switches(llm_standin, switches):
     llm_standin.behave(reply="Kept.")

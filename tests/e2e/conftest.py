@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
+from byok.standin import StandIn
 from qodex.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
+from usage.models import ModelPrice
 
 CHROMIUM = Path(CHROMIUM_PATH)
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "test-results"
@@ -95,3 +100,25 @@ def page(request, new_context, js_errors) -> Iterator:
             page.screenshot(path=str(screenshot), full_page=True)
         except Exception as error:  # a crashed page must not hide the test's own failure
             print(f"No screenshot for {request.node.nodeid}: {error}")
+
+
+@pytest.fixture
+def platform(settings):
+    """The platform's LLM provider is a stand-in started here (the live server runs in this process),
+    streaming slowly enough to see a reply arrive piece by piece, with a price for its default model."""
+    # Its own price: live-server tests flush the tables, the prices the migration loaded included.
+    ModelPrice.objects.create(
+        provider="openai",
+        model="gpt-4o-mini",
+        input_per_mtok=Decimal("0.15"),
+        cached_input_per_mtok=Decimal("0.075"),
+        output_per_mtok=Decimal("0.60"),
+        effective_from=timezone.now() - timedelta(days=1),
+    )
+    with StandIn() as server:
+        server.behave(chunk_delay=0.4)
+        settings.QODEX_PLATFORM_PROVIDER = "openai"
+        settings.QODEX_PLATFORM_API_KEY = "sk-platform-e2e-key-0000000000"
+        settings.QODEX_PLATFORM_BASE_URL = server.url
+        settings.QODEX_LLM_MAX_RETRIES = 0
+        yield server

@@ -1,46 +1,23 @@
 """The playground in Chromium: a member types a prompt, the reply streams in, then its figures appear.
 
-The live server runs in this process, so the platform is pointed at a stand-in started here.
+The live server runs in this process, so the platform is pointed at a stand-in started here (the
+`platform` fixture of tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
-from byok.standin import StandIn
 from tests.e2e.pages import sign_in
-from usage.models import LlmUsageLog, ModelPrice
+from usage.models import LlmUsageLog
 
 pytestmark = pytest.mark.e2e
 
 PHONE = {"width": 390, "height": 844}
 PROMPT = "Which pages of the shop need a login?"
-
-
-@pytest.fixture
-def platform(settings):
-    # Its own price: live-server tests flush the tables, the prices the migration loaded included.
-    ModelPrice.objects.create(
-        provider="openai",
-        model="gpt-4o-mini",
-        input_per_mtok=Decimal("0.15"),
-        cached_input_per_mtok=Decimal("0.075"),
-        output_per_mtok=Decimal("0.60"),
-        effective_from=timezone.now() - timedelta(days=1),
-    )
-    with StandIn() as server:
-        server.behave(chunk_delay=0.4)  # slow enough to see the reply arrive piece by piece
-        settings.QODEX_PLATFORM_PROVIDER = "openai"
-        settings.QODEX_PLATFORM_API_KEY = "sk-platform-e2e-key-0000000000"
-        settings.QODEX_PLATFORM_BASE_URL = server.url
-        settings.QODEX_LLM_MAX_RETRIES = 0
-        yield server
 
 
 @pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])

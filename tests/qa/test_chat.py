@@ -8,6 +8,7 @@ import json
 import re
 from decimal import Decimal
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -186,6 +187,18 @@ def test_the_reply_streams_then_is_saved_with_its_usage_row(cast, login, platfor
     assert len(rows(cast.project)) == 1
 
 
+def test_a_first_message_sent_with_htmx_renames_the_page_head_in_place(cast, login, platform):
+    chat = a_chat(cast.project, title="New conversation")
+    posted = login(cast.member).post(chat_url(chat), {"text": QUESTION}, **HTMX).content.decode()
+    head = re.search(r'<div class="page-head" id="chat-head" hx-swap-oob="true"><h1>([^<]*)</h1>', posted)
+    assert head and head.group(1) == QUESTION
+    assert f'value="{QUESTION}"' in posted  # the rename form starts from the new title
+    assert f"<title>{QUESTION} · Chat · {cast.project.name} · Qodex</title>" in posted
+    assert f'hx-post="{chat_url(chat)}"' in posted  # the form in the swapped panel posts where it did
+    page = login(cast.member).get(chat_url(chat)).content.decode()
+    assert "hx-swap-oob" not in page  # the full page has the head once, in place
+
+
 def test_a_cap_refusal_keeps_the_text_says_why_and_marks_the_message_not_answered(cast, login, platform):
     cast.project.cap_5h_usd = Decimal("0")
     cast.project.save(update_fields=["cap_5h_usd"])
@@ -221,6 +234,58 @@ def test_a_provider_fault_is_explained_and_the_key_never_shown(cast, login, plat
     assert "Not answered" in page and QUESTION in page
     assert PLATFORM_KEY not in page
     assert [row.outcome for row in rows(cast.project)] != ["ok"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ("cut", "The connection to the provider dropped in the middle of the reply."),
+        ("error", "The provider reported an error while it was streaming the reply."),
+    ],
+)
+def test_a_reply_that_breaks_off_mid_stream_keeps_the_question_and_says_why(
+    cast, login, platform, fault, says
+):
+    platform.behave(stream_fault=fault)
+    chat = a_chat(cast.project)
+    client = login(cast.member)
+    posted = client.post(chat_url(chat), {"text": QUESTION}, **HTMX)
+    assert f">{QUESTION}</textarea>" in posted.content.decode()  # cleared only once a reply is done
+    received = events(client.get(stream_url(posted)))
+    *deltas, (name, data) = received
+    assert deltas and {event for event, _ in deltas} == {"delta"}  # part of the reply had arrived
+    assert name == "refusal" and data["message"].startswith(says)
+    assert PLATFORM_KEY not in json.dumps(received)
+    (row,) = rows(cast.project)
+    assert (row.source, row.outcome, row.error_code, row.cost_usd) == (
+        "chat",
+        "error",
+        "provider_error",
+        None,
+    )
+    # The broken reply is not kept; the question is, marked as not answered.
+    (question,) = Message.objects.filter(conversation=chat)
+    assert (question.role, question.content) == ("user", QUESTION)
+    page = client.get(chat_url(chat)).content.decode()
+    assert "Not answered" in page and "".join(data for _, data in deltas) not in page
+    # Sending it again answers the same message.
+    platform.reset()
+    retried = client.post(chat_url(chat), {"text": QUESTION}, **HTMX)
+    assert events(client.get(stream_url(retried)))[-1][0] == "done"
+    assert [m.role for m in Message.objects.filter(conversation=chat).order_by("pk")] == ["user", "assistant"]
+    assert [row.outcome for row in rows(cast.project)] == ["error", "ok"]
+
+
+def test_a_reply_cut_short_without_javascript_keeps_the_text_in_the_box(cast, login, platform):
+    platform.behave(stream_fault="cut")  # a whole answer cut short: half its body, then the line drops
+    chat = a_chat(cast.project)
+    response = login(cast.member).post(chat_url(chat), {"text": QUESTION})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f">{QUESTION}</textarea>" in page and "Not answered" in page
+    assert "Your message is kept below" in page
+    assert [row.outcome for row in rows(cast.project)] == ["error"]
+    assert not Message.objects.filter(conversation=chat, role="assistant").exists()
 
 
 def test_an_empty_message_is_refused_and_saves_nothing(cast, login, platform):
