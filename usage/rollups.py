@@ -133,8 +133,9 @@ def _bucket_params(row: LlmUsageLog) -> list[list]:
         "funding": row.funding,
         "provider": row.provider,
         "model": row.model,
-        "hour": hour_of(row.created_at),
-        "day": day_of(row.created_at),
+        # As the ORM would send them (on SQLite, the same UTC text that rebuild's GROUP BY produces).
+        "hour": connection.ops.adapt_datetimefield_value(hour_of(row.created_at)),
+        "day": connection.ops.adapt_datefield_value(day_of(row.created_at)),
     }
     return [
         [values[key] for key in (*table.keys, table.time_field)] + [counters[name] for name in COUNTERS]

@@ -235,3 +235,26 @@ def test_percentiles_interpolate_inside_a_bucket():
     histogram[0] = 90  # ninety more under 100 ms: the median moves there
     assert rollups.percentile(histogram, 0.5) == 56
     assert rollups.percentile([0] * len(LATENCY_BUCKETS), 0.5) is None
+
+
+def test_a_row_after_a_rebuild_adds_to_the_rebuilt_bucket(projects):
+    def spend(usd: str, at: datetime):
+        project = projects[0]
+        LlmUsageLog.objects.record(
+            project=project,
+            organization=project.organization,
+            source="chat",
+            funding="platform",
+            provider="openai",
+            model="gpt-4o-mini",
+            outcome="ok",
+            cost_usd=Decimal(usd),
+            created_at=at,
+        )
+
+    spend("0.10", NOON)
+    call_command("rebuild_usage_rollups", "--from", "2026-11-10", "--to", "2026-11-10", stdout=StringIO())
+    spend("0.20", NOON + timedelta(minutes=1))
+    bucket = UsageHourly.objects.get()  # one bucket: the rebuilt one and the new row's are the same
+    assert (bucket.calls, bucket.cost_usd) == (2, Decimal("0.30000000"))
+    assert UsageDailySite.objects.get().calls == 2
