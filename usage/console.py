@@ -344,9 +344,10 @@ def site_report(period: Period, filters: Filters, *, all_projects: bool = False)
 
 def project_report(project: Project, period: Period, filters: Filters) -> Report:
     """One project's figures for its usage page and the API (never another project's rows)."""
-    rows = UsageDaily.objects.filter(project=project, day__gte=period.first_day, day__lte=period.last_day)
-    report = _report(period, Filters(None, filters.provider, filters.funding), rows)
-    report.providers = _providers(rows, filters.provider)
+    filters = Filters(None, filters.provider, filters.funding)
+    days = UsageDaily.objects.filter(project=project, day__gte=period.first_day, day__lte=period.last_day)
+    report = _report(period, filters, filters.apply(days))
+    report.providers = _providers(days, filters.provider)
     return report
 
 

@@ -81,7 +81,9 @@ def report(**params) -> console.Report:
 
 
 def figures_of(lines: list[console.Line]) -> list[tuple[str, Decimal, int, int]]:
-    return [(line.label, line.figures.cost_usd, line.figures.calls, line.figures.unpriced_calls) for line in lines]
+    return [
+        (line.label, line.figures.cost_usd, line.figures.calls, line.figures.unpriced_calls) for line in lines
+    ]
 
 
 # --- arithmetic ------------------------------------------------------------------------------------------
@@ -165,7 +167,9 @@ def test_provider_and_funding_filters_narrow_every_table(spend):
 
 
 def test_bad_filters_are_named_and_dropped(db):
-    filters, problems = console.filters_from({"organization": "nope", "funding": "free", "provider": "x" * 21})
+    filters, problems = console.filters_from(
+        {"organization": "nope", "funding": "free", "provider": "x" * 21}
+    )
     assert filters == console.Filters()
     assert problems == [
         "No organization “nope”; showing every organization.",
@@ -260,7 +264,9 @@ def test_the_page_says_what_the_period_covers_in_utc_and_the_viewers_zone(staff,
 def test_a_bad_period_is_a_400_that_says_why(staff, spend):
     response = staff.get("/admin/", {"from": "2026-03-11", "to": "2026-03-10"})
     assert response.status_code == 400
-    assert "The start date is after the end date. Showing the last 30 days instead." in response.content.decode()
+    assert (
+        "The start date is after the end date. Showing the last 30 days instead." in response.content.decode()
+    )
 
 
 def test_presets_keep_the_filters_and_drop_a_custom_range(staff, spend):
