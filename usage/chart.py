@@ -19,8 +19,9 @@ PLOT_TOP = 8  # room for the top tick's label
 PLOT_HEIGHT = 180
 LABEL_AREA = 24  # day labels under the bars
 HEIGHT = PLOT_TOP + PLOT_HEIGHT + LABEL_AREA
-MAX_DAY_LABELS = 6
+MAX_DAY_LABELS = 6  # on a phone every other one hides (the `minor` ones)
 BAR_FILL = 0.7  # of each day's slot; the rest is the gap
+WIDEST_BAR = 100 / 14  # percent: two days don't make two slabs
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Bar:
     width: str
     center: str
     label: str  # the day under the bar, or "" where labels would crowd
+    minor: bool  # a label a phone leaves out
     segments: list[Segment]
 
 
@@ -82,7 +84,10 @@ def nice_step(maximum: Decimal, ticks: int = 4) -> Decimal:
 
 
 def tick_label(value: Decimal, step: Decimal) -> str:
+    """As many decimals as the step needs, and cents whenever it is under a dollar: $0.50, $2.5, $10."""
     places = max(0, -step.normalize().as_tuple().exponent)
+    if step < 1:
+        places = max(places, 2)
     return f"${value:,.{places}f}"
 
 
@@ -90,13 +95,15 @@ def daily_chart(days: list[Day], sources: list[str]) -> Chart:
     """Bars for `days`, each stacked bottom-up in the order of `sources`."""
     highest = max((day.figures.cost_usd for day in days), default=Decimal(0))
     step = nice_step(highest) if highest > 0 else Decimal("0.25")
-    top = step * 4
+    steps = max(1, math.ceil(highest / step))  # up to 4: the top line is the first above the highest bar
+    top = step * steps
     ticks = []
-    for n in range(5):
+    for n in range(steps + 1):
         y = PLOT_TOP + PLOT_HEIGHT - float(step * n / top) * PLOT_HEIGHT
         ticks.append(Tick(f"{y:.2f}", f"{y + 4:.2f}", tick_label(step * n, step)))
     every = math.ceil(len(days) / MAX_DAY_LABELS)
     slot = 100 / len(days)
+    width = min(slot * BAR_FILL, WIDEST_BAR)
     bars = []
     for index, day in enumerate(days):
         segments = []
@@ -117,13 +124,15 @@ def daily_chart(days: list[Day], sources: list[str]) -> Chart:
                 )
             )
         # Label the last day and every `every`-th before it, so today always has its label.
-        labelled = (len(days) - 1 - index) % every == 0
+        back = len(days) - 1 - index
+        labelled = back % every == 0
         bars.append(
             Bar(
-                x=f"{index * slot + slot * (1 - BAR_FILL) / 2:.4f}%",
-                width=f"{slot * BAR_FILL:.4f}%",
+                x=f"{index * slot + (slot - width) / 2:.4f}%",
+                width=f"{width:.4f}%",
                 center=f"{index * slot + slot / 2:.4f}%",
                 label=day_label(day.day) if labelled else "",
+                minor=labelled and (back // every) % 2 == 1,
                 segments=segments,
             )
         )

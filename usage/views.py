@@ -169,9 +169,11 @@ def report_context(request, report: console.Report, problems, exports, *, anchor
             }
             for key, (label, _) in console.PRESETS.items()
         ],
+        # What the date fields show: the custom range, or what was typed when it was refused.
+        "is_custom": custom,
         "custom": {"from": f"{period.first_day:%Y-%m-%d}", "to": f"{period.last_day:%Y-%m-%d}"}
         if custom
-        else {},
+        else {"from": request.GET.get("from", "")[:10], "to": request.GET.get("to", "")[:10]},
         "export_urls": {table: link(export=table) for table in exports},
         "projects_footnote": (
             f"The {len(report.projects)} projects that spent most, of {report.project_count}; "
