@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
-from django.db.models import DecimalField, F, Q, QuerySet, Sum, Value
+from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value, Window
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -333,10 +333,15 @@ def site_report(period: Period, filters: Filters, *, all_projects: bool = False)
         rows = filters.apply(UsageDailySite.objects.filter(days))
     report = _report(period, filters, rows)
     report.providers = _providers(UsageDailySite.objects.filter(days), filters.provider)
-    per_project = filters.apply(UsageDailyProject.objects.filter(days))
-    report.project_count = per_project.values("project_id").distinct().count()
-    grouped = per_project.values("project_id").annotate(**SUMS).order_by(*ORDER_BY_COST, "project_id")
+    # Each project's sums, most spent first, and (over the groups) how many projects spent at all.
+    grouped = (
+        filters.apply(UsageDailyProject.objects.filter(days))
+        .values("project_id")
+        .annotate(**SUMS, project_count=Window(Count("*")))
+        .order_by(*ORDER_BY_COST, "project_id")
+    )
     grouped = list(grouped if all_projects else grouped[:PROJECT_ROWS])
+    report.project_count = grouped[0]["project_count"] if grouped else 0
     projects = Project.objects.select_related("organization").in_bulk([row["project_id"] for row in grouped])
     report.projects = [_project_line(projects[row["project_id"]], Figures.of(row)) for row in grouped]
     return report
@@ -516,9 +521,9 @@ def spend_summary(now: datetime | None = None) -> SpendSummary:
 
 
 def spend_by_project(projects: list[Project], period: Period) -> dict[int, Figures]:
-    """The period's figures of a page of projects, in one query over their own (project, day) rows."""
+    """The period's figures of a page of projects, in one query (their per-project rows of those days)."""
     rows = (
-        UsageDaily.objects.filter(
+        UsageDailyProject.objects.filter(
             project__in=[project.pk for project in projects],
             day__gte=period.first_day,
             day__lte=period.last_day,
@@ -566,28 +571,20 @@ class CapWatch:
         return any(use.reached for use in self.uses)
 
 
-def projects_near_caps(now: datetime | None = None) -> list[CapWatch]:
-    """Live platform-funded projects whose platform spend is at 80% or more of either cap, most used first.
-
-    The windows are byok.caps's: the hour buckets from the one holding `now - window` on. Two queries: the
-    spend per project filtered against each project's caps (its overrides, else the settings' defaults)
-    in SQL, then those few projects, whose caps byok.caps.caps_of reads exactly."""
-    now = now or timezone.now()
-    week_from = hour_of(now - caps.WINDOWS["weekly"])
-    five_from = hour_of(now - caps.WINDOWS["5-hour"])
-    defaults = caps.caps_of(Project())  # a project without overrides: the settings' defaults
+def _near_caps(rows: QuerySet, five: Q, defaults: dict[str, Decimal]) -> QuerySet:
+    """`rows` summed per live platform-mode project into `weekly` and `five` (the rows matching `five`),
+    keeping the projects at 80% or more of either cap: their own, else the settings' defaults."""
     zero = Value(Decimal(0))
-    spend = (
-        UsageHourly.objects.filter(
+    return (
+        rows.filter(
             funding=LlmUsageLog.Funding.PLATFORM,
-            hour__gte=week_from,
             project__llm_mode=Project.LlmMode.PLATFORM,
             project__deleted_at__isnull=True,
         )
         .values("project_id", "project__cap_5h_usd", "project__cap_weekly_usd")
         .annotate(
             weekly=Coalesce(Sum("cost_usd"), zero, output_field=MONEY),
-            five=Coalesce(Sum("cost_usd", filter=Q(hour__gte=five_from)), zero, output_field=MONEY),
+            five=Coalesce(Sum("cost_usd", filter=five), zero, output_field=MONEY),
         )
         .filter(
             Q(weekly__gte=Coalesce(F("project__cap_weekly_usd"), Value(defaults["weekly"])) * NEAR_CAP)
@@ -595,6 +592,24 @@ def projects_near_caps(now: datetime | None = None) -> list[CapWatch]:
         )
         .order_by()
     )
+
+
+def projects_near_caps(now: datetime | None = None) -> list[CapWatch]:
+    """Live platform-funded projects whose platform spend is at 80% or more of either cap, most used first.
+
+    The windows are byok.caps's: the hour buckets from the one holding `now - window` on. The hourly
+    table has no index by hour alone (its key leads with the project), so the candidates come first from
+    the daily per-project rollup, whose key leads with the day: the UTC days a window touches hold at
+    least its hours' spend, so no project near a cap is missed. Their exact windows are then summed from
+    their own hour buckets, and byok.caps.caps_of reads their caps. Three queries, a few thousand rows."""
+    now = now or timezone.now()
+    week_from = hour_of(now - caps.WINDOWS["weekly"])
+    five_from = hour_of(now - caps.WINDOWS["5-hour"])
+    defaults = caps.caps_of(Project())  # a project without overrides: the settings' defaults
+    days = UsageDailyProject.objects.filter(day__gte=week_from.date())
+    candidates = [row["project_id"] for row in _near_caps(days, Q(day__gte=five_from.date()), defaults)]
+    hours = UsageHourly.objects.filter(project__in=candidates, hour__gte=week_from)
+    spend = _near_caps(hours, Q(hour__gte=five_from), defaults) if candidates else []
     found = {row["project_id"]: row for row in spend}
     projects = Project.objects.select_related("organization").in_bulk(list(found))
     watched = []
