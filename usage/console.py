@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -139,6 +140,7 @@ def custom_period(first: str, last: str, now: datetime) -> Period:
 # --- filters --------------------------------------------------------------------------------------------
 
 FUNDING_LABELS = dict(LlmUsageLog.Funding.choices)
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")  # slugs and provider names: what a filter may look up
 SOURCE_LABELS = dict(LlmUsageLog.Source.choices)
 SOURCE_ORDER = list(SOURCE_LABELS)
 
@@ -170,14 +172,15 @@ def filters_from(params: Mapping[str, str], *, organizations: bool = True) -> tu
     never made a call simply matches nothing)."""
     problems = []
     organization = None
-    slug = (params.get("organization") or "").strip() if organizations else ""
+    slug = (params.get("organization") or "").strip()[:100] if organizations else ""
     if slug:
-        organization = Organization.objects.filter(slug=slug[:100]).first()
+        if NAME_RE.match(slug):
+            organization = Organization.objects.filter(slug=slug).first()
         if organization is None:
-            problems.append(f"No organization “{slug[:100]}”; showing every organization.")
+            problems.append(f"No organization “{slug}”; showing every organization.")
     provider = (params.get("provider") or "").strip()
-    if len(provider) > 20:
-        problems.append("A provider name has at most 20 characters; showing every provider.")
+    if provider and not (len(provider) <= 20 and NAME_RE.match(provider)):
+        problems.append("A provider is a name of up to 20 letters and digits; showing every provider.")
         provider = ""
     funding = (params.get("funding") or "").strip()
     if funding and funding not in FUNDING_LABELS:

@@ -55,7 +55,7 @@ def staff_console(request: HttpRequest) -> HttpResponse:
         )  # fmt: skip
     report = console.site_report(period, filters)
 
-    query = request.GET.get("q", "").strip()[:100]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]  # PostgreSQL text holds no NUL
     projects = (
         Project.objects.select_related("organization")
         .annotate(member_total=Count("members"))

@@ -17,6 +17,7 @@ from tests.usage.calls import call
 pytestmark = pytest.mark.e2e
 
 PHONE = {"width": 390, "height": 844}
+MODELS = ["gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet"]
 SOURCES = ["chat", "playground", "scenario_generation", "test_run", "memory", "key_check", "api"]
 
 
@@ -36,7 +37,7 @@ def fill_spend(projects, days: int = 30, seed: int = 7) -> None:
                     source=source,
                     funding=rng.choice(["platform", "platform", "byok", "codex_pool"]),
                     provider=rng.choice(["openai", "openai", "anthropic"]),
-                    model=rng.choice(["gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet"]) if priced else "mystery-1",
+                    model=rng.choice(MODELS) if priced else "mystery-1",
                     outcome="ok" if rng.random() > 0.08 else "timeout",
                     latency=rng.randint(80, 9000),
                     tokens=(rng.randint(100, 9000), rng.randint(0, 500), rng.randint(10, 900)),
@@ -106,7 +107,7 @@ def test_a_project_admin_reads_the_usage_page_in_their_time_zone(page, new_conte
     sign_in(berlin, cast.owner, f"/p/{cast.project.slug}/settings/usage/")
     berlin.goto(f"/p/{cast.project.slug}/settings/usage/?from=2026-01-05&to=2026-01-06")
     expect(berlin.locator("[data-period-bounds]")).to_contain_text(
-        "5 Jan 2026 00:00 to 7 Jan 2026 00:00 UTC, which is 5 Jan 2026 01:00 to 7 Jan 2026 01:00 in your time "
-        "zone (Europe/Berlin)"
+        "5 Jan 2026 00:00 to 7 Jan 2026 00:00 UTC, which is 5 Jan 2026 01:00 to 7 Jan 2026 01:00 in your "
+        "time zone (Europe/Berlin)"
     )
     assert not js_errors

@@ -173,9 +173,25 @@ def test_bad_filters_are_named_and_dropped(db):
     assert filters == console.Filters()
     assert problems == [
         "No organization “nope”; showing every organization.",
-        "A provider name has at most 20 characters; showing every provider.",
+        "A provider is a name of up to 20 letters and digits; showing every provider.",
         "Funding is platform, byok or codex_pool; showing every funding.",
     ]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "ac\x00me"},
+        {"organization": "ac\x00me"},
+        {"provider": "open\x00ai"},
+        {"from": "2026-01-01\x00", "to": "2026-01-02"},
+        {"funding": "\x00"},
+        {"period": "\x00"},
+        {"export": "\x00"},
+    ],
+)
+def test_odd_input_is_never_a_server_error(staff, params):
+    assert staff.get("/admin/", params).status_code in (200, 400)
 
 
 # --- periods ---------------------------------------------------------------------------------------------
