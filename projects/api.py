@@ -1,5 +1,6 @@
 """Projects in the JSON API (SPEC §5): the resolved project, the /org routes, and the /p/<slug>/ mirror of
-members and usage. Each route's first line, its `auth=`, says who may call it (projects.api_access)."""
+members (usage is in usage/api.py). Each route's first line, its `auth=`, says who may call it
+(projects.api_access)."""
 
 from __future__ import annotations
 
@@ -284,27 +285,3 @@ def change_member(request: HttpRequest, slug: str, member_id: int, payload: Memb
     if member is None:
         raise ApiError(404, "member_not_found", "No member with this id in this project.")
     return doors.change_member_role(request.auth, project, member, payload.role)
-
-
-# --- /p/<slug>/usage ------------------------------------------------------------------------------------
-
-
-class UsagePage(Out):
-    items: list[dict]
-    next_cursor: str | None
-    note: str
-
-
-@router.get(
-    "/p/{slug}/usage",
-    response={200: UsagePage, **ERRORS},
-    auth=project_route(read="project:admin", write="project:admin"),
-    tags=["usage"],
-)
-def list_usage(request: HttpRequest, slug: str, page: Query[PageParams]):
-    """LLM calls charged to this project (SPEC §8); the usage log arrives with its own issue."""
-    return {
-        "items": [],
-        "next_cursor": None,
-        "note": "The LLM usage log is not recorded yet; this list stays empty until it is.",
-    }

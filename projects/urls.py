@@ -6,6 +6,7 @@ from byok import playground
 from byok import views as byok_views
 from projects import views
 from qa import views as qa_views
+from usage import views as usage_views
 
 app_name = "projects"
 
@@ -25,6 +26,6 @@ urlpatterns = [
     path("settings/environments/", include("environments.urls")),  # environments, environment_new, …
     path("settings/api-keys/", views.api_keys, name="api_keys"),
     path("settings/byok/", byok_views.byok, name="byok"),
-    path("settings/usage/", views.section, {"section": "usage"}, name="usage"),
+    path("settings/usage/", usage_views.project_usage, name="usage"),
     path("settings/audit/", views.audit_log, name="audit"),
 ]

@@ -7,15 +7,13 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
 
 from accounts import sudo
-from accounts.models import User
 from projects import doors, invitations
 from projects.access import Actor, ProjectAccess, project_view
 from projects.forms import (
@@ -138,7 +136,6 @@ SECTIONS = {
     "scenarios": ("Scenarios", "API and UI scenarios that describe what to test will appear here."),
     "test_runs": ("Test runs", "Runs of scenarios against an environment will appear here."),
     "findings": ("Findings", "Problems found by test runs will appear here."),
-    "usage": ("Usage", "LLM calls, tokens and cost for this project will appear here."),
 }
 
 
@@ -427,43 +424,3 @@ def audit_log(request: HttpRequest, project: Project, access: ProjectAccess) -> 
         .distinct()
     )
     return render(request, "projects/audit.html", {"page": page, "action": action, "actions": actions})
-
-
-CONSOLE_PAGE_SIZE = 50
-
-
-@require_http_methods(["GET", "HEAD"])
-def staff_console(request: HttpRequest) -> HttpResponse:
-    """The staff console; tabs are addressed by URL fragment (#overview, #llm, #projects, #users).
-
-    `?q=` searches users by email and projects by name, slug, `proj_` id or organization; each table
-    pages on its own (`?projects_page=`, `?users_page=`).
-    """
-    if not (request.user.is_authenticated and request.user.is_staff):
-        raise Http404
-    query = request.GET.get("q", "").strip()[:100]
-    projects = (
-        Project.objects.select_related("organization")
-        .annotate(member_total=Count("members"))
-        .order_by("-created_at", "-pk")
-    )
-    users = User.objects.order_by("-date_joined", "-pk")
-    if query:
-        projects = projects.filter(
-            Q(name__icontains=query)
-            | Q(slug__icontains=query)
-            | Q(public_id=query)
-            | Q(organization__name__icontains=query)
-        )
-        users = users.filter(email__icontains=query)
-    context = {
-        "counts": {
-            "users": User.objects.count(),
-            "organizations": Organization.objects.count(),
-            "projects": Project.objects.alive().count(),
-        },
-        "query": query,
-        "projects_page": Paginator(projects, CONSOLE_PAGE_SIZE).get_page(request.GET.get("projects_page")),
-        "users_page": Paginator(users, CONSOLE_PAGE_SIZE).get_page(request.GET.get("users_page")),
-    }
-    return render(request, "admin_console/index.html", context)

@@ -143,11 +143,13 @@ def _mount() -> None:
     from projects.api import router as projects_router
     from projects.api_memories import router as memories_router
     from qa.api import router as chats_router
+    from usage.api import router as usage_router
 
     api.add_router("", projects_router)
     api.add_router("", memories_router)
     api.add_router("", environments_router)
     api.add_router("", chats_router)
+    api.add_router("", usage_router)
     api.add_router("/llm/", llm_router)
 
 

@@ -3,7 +3,7 @@
     qodex login --url https://qodex.example.com      (the key from QODEX_API_KEY, else a hidden prompt)
     qodex projects list | use <slug> | current
     qodex envs list
-    qodex usage
+    qodex usage [--days N]
     qodex --version
 
 Configuration lives in ~/.config/qodex/config.toml (mode 600; `QODEX_CONFIG` points elsewhere).
@@ -135,8 +135,11 @@ class Api:
 def describe_error(response: httpx.Response) -> str:
     try:
         error = response.json()["error"]
-        return f"{error['message']} ({error['code']}, HTTP {response.status_code})"
-    except (ValueError, KeyError, TypeError):
+        fields = "".join(
+            f" {name}: {' '.join(messages)}" for name, messages in (error.get("fields") or {}).items()
+        )
+        return f"{error['message']}{fields} ({error['code']}, HTTP {response.status_code})"
+    except (ValueError, KeyError, TypeError, AttributeError):
         return f"The server answered HTTP {response.status_code}; is the URL a Qodex server?"
 
 
@@ -299,17 +302,66 @@ def print_table(rows: list[tuple[str, ...]], out) -> None:
         print("  ".join(cells).rstrip(), file=out)
 
 
+TOP_SOURCES = 5
+
+
 def cmd_usage(args, out) -> int:
+    """The current project's totals and its top sources for the UTC days overlapping the last N days."""
     config = Config.load()
     config.require_login()
     slug = current_project(config)["slug"]
     with Api(config.url, config.key) as api:
-        page = api.get(f"/p/{slug}/usage")
-    if not page["items"]:
-        print(page.get("note") or f"No LLM usage recorded for {slug}.", file=out)
-    for row in page["items"]:
-        print(row, file=out)
+        usage = api.get(f"/p/{slug}/usage", days=args.days)
+    first, end = usage["from"][:16].replace("T", " "), usage["to"][:16].replace("T", " ")
+    print(f"LLM usage of {slug}, {first} to {end} UTC", file=out)
+    totals = usage["totals"]
+    if not totals["calls"]:
+        print("No LLM calls in this period.", file=out)
+        return 0
+    rows = [("SOURCE", "CALLS", "ERRORS", "TOKENS IN", "TOKENS OUT", "COST (USD)"), figures("total", totals)]
+    rows += [figures(source["source"], source) for source in usage["by_source"][:TOP_SOURCES]]
+    print_figures(rows, out)
+    hidden = len(usage["by_source"]) - TOP_SOURCES
+    if hidden > 0:
+        print(f"… and {hidden} more source{'s' if hidden > 1 else ''}.", file=out)
+    if totals["unpriced_calls"]:
+        count = totals["unpriced_calls"]
+        print(
+            f"{count} call{'s' if count > 1 else ''} unpriced: no price for the model, cost not included.",
+            file=out,
+        )
     return 0
+
+
+def figures(name: str, counters: dict) -> tuple[str, ...]:
+    return (
+        name,
+        f"{counters['calls']:,}",
+        f"{counters['errors']:,}",
+        f"{counters['input_tokens']:,}",
+        f"{counters['output_tokens']:,}",
+        counters["cost_usd"],
+    )
+
+
+def print_figures(rows: list[tuple[str, ...]], out) -> None:
+    """The name column left-aligned, the figures right-aligned, two spaces apart."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+        ]
+        print("  ".join(cells), file=out)
+
+
+def days_count(value: str) -> int:
+    try:
+        days = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"“{value}” is not a whole number of days") from None
+    if not 1 <= days <= 366:
+        raise argparse.ArgumentTypeError("give 1 to 366 days")
+    return days
 
 
 def parser() -> argparse.ArgumentParser:
@@ -343,7 +395,15 @@ def parser() -> argparse.ArgumentParser:
     )
     envs.add_parser("list", help="list environments").set_defaults(run=cmd_envs_list)
 
-    commands.add_parser("usage", help="LLM usage of the current project").set_defaults(run=cmd_usage)
+    usage = commands.add_parser(
+        "usage",
+        help="LLM usage of the current project",
+        description="Calls, tokens and cost of the current project: totals and the top sources.",
+    )
+    usage.add_argument(
+        "--days", type=days_count, default=30, help="UTC days overlapping the last N × 24 hours (1–366; 30)"
+    )
+    usage.set_defaults(run=cmd_usage)
     return root
 
 

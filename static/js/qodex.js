@@ -2,6 +2,17 @@
 (function () {
   "use strict";
 
+  // The viewer's time zone in the `tz` cookie: pages that show UTC moments add the local time
+  // (qodex/timezones.py). Without it they show UTC only.
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    var known = /(?:^|; )tz=([^;]*)/.exec(document.cookie);
+    if (zone && /^[A-Za-z0-9_+\/-]{1,64}$/.test(zone) && (!known || known[1] !== zone)) {
+      document.cookie = "tz=" + zone + "; path=/; max-age=31536000; samesite=lax" +
+        (location.protocol === "https:" ? "; secure" : "");
+    }
+  } catch (error) { /* no Intl: UTC it is */ }
+
   // Destructive forms ask first: <form data-confirm="Remove …?">
   document.addEventListener("submit", function (event) {
     var form = event.target;

@@ -105,12 +105,60 @@ def test_clear_errors_and_exit_codes(live_server, cast, config, org_key):
     assert org_key not in err
 
 
-def test_usage_prints_the_note_for_now(live_server, cast, config):
+def test_usage_prints_the_totals_and_the_top_sources(live_server, cast, config):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.usage.calls import call
+
+    now = timezone.now()
+    for n, source in enumerate(["chat", "chat", "test_run", "api", "memory", "playground", "key_check"]):
+        call(
+            cast.project, now - timedelta(hours=n), source=source, cost=f"0.{n + 1:02d}", tokens=(1500, 0, 20)
+        )
+    call(cast.project, now - timedelta(days=3), source="scenario_generation", cost=None, outcome="ok")
+    call(cast.other_project, now, source="chat", cost="9.99")  # another organization's: never counted
     raw = ApiKey.issue(organization=cast.org, project=cast.project, name="ci", scope="write")[1]
     run("login", "--url", live_server.url, "--key", raw)
-    code, out, _ = run("usage")
-    assert code == 0
-    assert "not recorded yet" in out
+
+    code, out, err = run("usage")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].startswith(f"LLM usage of {cast.project.slug}, ") and lines[0].endswith(" UTC")
+    assert lines[1:] == [
+        "SOURCE      CALLS  ERRORS  TOKENS IN  TOKENS OUT  COST (USD)",
+        "total           8       0     10,600         190  0.28000000",
+        "key_check       1       0      1,500          20  0.07000000",
+        "playground      1       0      1,500          20  0.06000000",
+        "memory          1       0      1,500          20  0.05000000",
+        "api             1       0      1,500          20  0.04000000",
+        "chat            2       0      3,000          40  0.03000000",
+        "… and 2 more sources.",
+        "1 call unpriced: no price for the model, cost not included.",
+    ]
+
+    code, out, _ = run("usage", "--days", "1")
+    assert code == 0 and "scenario_generation" not in out and "total           7" in out
+
+
+def test_usage_says_when_nothing_was_spent_and_refuses_bad_days(live_server, cast, config, capsys):
+    raw = ApiKey.issue(organization=cast.org, project=cast.project, name="ci", scope="write")[1]
+    run("login", "--url", live_server.url, "--key", raw)
+    code, out, _ = run("usage", "--days", "7")
+    assert code == 0 and out.endswith("UTC\nNo LLM calls in this period.\n")
+    with pytest.raises(SystemExit) as exit_:
+        run("usage", "--days", "400")
+    assert exit_.value.code == 2
+    assert "give 1 to 366 days" in capsys.readouterr().err
+
+
+def test_usage_needs_an_admin_key(live_server, cast, config):
+    raw = ApiKey.issue(organization=cast.org, project=cast.project, name="ci", scope="read")[1]
+    run("login", "--url", live_server.url, "--key", raw)
+    code, _, err = run("usage")
+    assert code == 1
+    assert "(insufficient_scope, HTTP 403)" in err
 
 
 def test_the_installed_console_script_runs(live_server, cast, config, org_key):

@@ -41,6 +41,23 @@ def add_members(cast, n):
         add_member(cast.project, Role.MEMBER)
 
 
+def add_usage(cast, n):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.usage.calls import call
+
+    now = timezone.now()
+    for i in range(n):
+        call(
+            cast.project,
+            now - timedelta(days=i % 20),
+            source=("chat", "api", "memory")[i % 3],
+            model=f"m{i % 4}",
+        )
+
+
 def add_environments(cast, n):
     start = Environment.objects.count()
     for i in range(start, start + n):
@@ -67,7 +84,7 @@ LISTS: list[tuple[str, Callable]] = [
     ("/api/v1/p/{slug}/members", add_members),
     ("/api/v1/p/{slug}/environments", add_environments),
     ("/api/v1/p/{slug}/chats", add_conversations),
-    ("/api/v1/p/{slug}/usage", lambda cast, n: None),
+    ("/api/v1/p/{slug}/usage", add_usage),
 ]
 
 

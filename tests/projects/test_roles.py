@@ -29,7 +29,6 @@ def test_row_read_every_project_page(cast, login, role):
         "settings/environments/",
         "settings/api-keys/",
         "settings/byok/",
-        "settings/usage/",
     ]:
         assert client.get(f"/p/{cast.project.slug}/{name}").status_code == 200, name
 
@@ -59,6 +58,12 @@ def test_row_project_settings(cast, login, role, ok):
 @pytest.mark.parametrize(("role", "ok"), allowed("admin"))
 def test_row_read_the_audit_log(cast, login, role, ok):
     response = login(cast.user(role)).get(f"/p/{cast.project.slug}/settings/audit/")
+    assert response.status_code == (200 if ok else 403)
+
+
+@pytest.mark.parametrize(("role", "ok"), allowed("admin"))
+def test_row_read_the_llm_usage(cast, login, role, ok):
+    response = login(cast.user(role)).get(f"/p/{cast.project.slug}/settings/usage/")
     assert response.status_code == (200 if ok else 403)
 
 
