@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -90,6 +91,7 @@ def setup_django(tmp: str) -> str:
     )
     os.environ.setdefault("QODEX_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     sys.path.insert(0, str(ROOT))
+    warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no collectstatic here
     import django
 
     django.setup()
@@ -303,7 +305,8 @@ def main() -> int:
                 results[size] = measure(projects, args.repeat)
             for name in ("usage_console_ms", "cap_check_ms"):
                 small = statistics.median(results[SMALL][name])
-                for size, timings in results.items():
+                for size, measured in results.items():
+                    timings = measured[name]
                     median = statistics.median(timings)
                     line = {
                         "name": name,
