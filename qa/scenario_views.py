@@ -198,8 +198,8 @@ def read_steps(request: HttpRequest, scenario_type: str) -> tuple[list[Any] | No
         return raw, [], text, [problem.sentence for problem in problems]
     rows = rows_from_post(request.POST)
     raw, problems = steps_from_rows(rows)
-    if not problems:
-        _, problems = check_steps(raw, scenario_type)
+    # A text that couldn't be read is None, which the check takes as empty: every problem shows at once.
+    problems = sorted(problems + check_steps(raw, scenario_type)[1], key=lambda problem: problem.index)
     general = attach(rows, problems)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"

@@ -228,9 +228,9 @@ def test_ui_steps_are_browser_actions():
         "ui",
     )
     assert steps[0] == {"name": "goto ${baseUrl}/login", "action": "goto", "url": "${baseUrl}/login"}
-    assert messages([{"action": "hover"}], "ui") == [
-        "Step 1: action must be one of goto, fill, click, press, wait_for_url, wait_for_selector (got “hover”)."
-    ]
+    actions = "goto, fill, click, press, wait_for_url, wait_for_selector"
+    expected = f"Step 1: action must be one of {actions} (got “hover”)."
+    assert messages([{"action": "hover"}], "ui") == [expected]
     assert messages([{"action": "click"}], "ui") == ["Step 1: click needs a selector."]
 
 
