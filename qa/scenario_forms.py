@@ -327,12 +327,24 @@ def _expectations(text: str, problem) -> Any:
     return expectations
 
 
+# The API's field names as the editor labels them.
+EDITOR_LABELS = {"expected_status": "Expected status", "target": "URL"}
+
+
+def in_editor_words(message: str) -> str:
+    """ "expected_status must be…" → "Expected status must be…": a problem beside its row."""
+    for field_name, label in EDITOR_LABELS.items():
+        if message.startswith(field_name + " "):
+            return label + message[len(field_name) :]
+    return message[:1].upper() + message[1:]
+
+
 def attach(rows: list[StepRow], problems: list[Problem]) -> list[str]:
     """Put each problem on its row; return the ones about the list as a whole."""
     general = []
     for problem in problems:
         if 0 <= problem.index < len(rows):
-            rows[problem.index].errors.append(problem.message[:1].upper() + problem.message[1:])
+            rows[problem.index].errors.append(in_editor_words(problem.message))
         else:
             general.append(problem.sentence)
     return general
