@@ -159,6 +159,17 @@ MAX_IMPORTED = 500
 NUMBER_SUFFIX = re.compile(r" \(\d+\)$")  # “Login (2)”
 
 
+SCENARIO_DEFAULTS = {
+    "description": "",
+    "type": Scenario.Type.API,
+    "status": Scenario.Status.DRAFT,
+    "priority": Priority.MEDIUM,
+    "tags": [],
+    "steps": [],
+}
+SCENARIO_FIELDS = ("name", *SCENARIO_DEFAULTS)
+
+
 def clean_scenario_name(name: Any, *, what: str = "scenario") -> str:
     """A scenario (or collection) name: one line, trimmed, 1–200 characters."""
     if not isinstance(name, str) or not name.strip():
@@ -314,17 +325,6 @@ def create_scenario(actor: Actor, project: Project, data: dict[str, Any], *, ori
     return scenario
 
 
-SCENARIO_DEFAULTS = {
-    "description": "",
-    "type": Scenario.Type.API,
-    "status": Scenario.Status.DRAFT,
-    "priority": Priority.MEDIUM,
-    "tags": [],
-    "steps": [],
-}
-SCENARIO_FIELDS = ("name", *SCENARIO_DEFAULTS)
-
-
 @door("scenario.updated", scope="project:write")
 def update_scenario(actor: Actor, project: Project, scenario: Scenario, changes: dict[str, Any]) -> Scenario:
     """Change the fields named in `changes` (others stay); `steps` replaces the whole list. No event
@@ -334,6 +334,8 @@ def update_scenario(actor: Actor, project: Project, scenario: Scenario, changes:
     if unknown:
         raise Invalid.field("", f"Unknown field {', '.join(unknown)}.")
     current = {field: getattr(scenario, field) for field in SCENARIO_FIELDS}
+    if changes.get("type", scenario.type) != scenario.type and scenario.steps and "steps" not in changes:
+        raise Invalid.field("type", "Remove the steps before changing the type: API and UI steps differ.")
     fields = clean_scenario({**current, **changes})
     changed = [field for field in SCENARIO_FIELDS if fields[field] != current[field]]
     if "name" in changed and fields["name"].lower() in _taken_names(project, Scenario, exclude=scenario.pk):

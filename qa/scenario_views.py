@@ -118,7 +118,6 @@ def scenario_list(request: HttpRequest, project: Project, access: ProjectAccess)
         "priorities": Priority.choices,
         "types": Scenario.Type.choices,
         "export_query": export_query,
-        "collection_count": Collection.objects.for_project(project).count(),
     }
     return render(request, "qa/scenarios/list.html", context)
 

@@ -289,3 +289,15 @@ def test_a_bad_import_is_422_and_creates_nothing(api, cast):
         response = api.post(url(cast, "/import"), json=body)
         assert response.status_code == 422
         assert response.json()["error"]["message"].startswith(message), response.json()
+
+
+def test_the_type_changes_only_with_steps_of_the_new_type(api, cast):
+    scenario = create(api, cast)
+    response = api.patch(url(cast, f"/{scenario['id']}"), json={"type": "ui"})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {
+        "type": ["Remove the steps before changing the type: API and UI steps differ."]
+    }
+    browser = [{"action": "goto", "url": "${baseUrl}/"}]
+    changed = api.patch(url(cast, f"/{scenario['id']}"), json={"type": "ui", "steps": browser})
+    assert changed.status_code == 200 and changed.json()["type"] == "ui"
