@@ -4,6 +4,7 @@ with htmx without losing what was typed, save, then edit and export it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -73,6 +74,6 @@ def test_write_a_scenario_with_the_steps_editor(page, js_errors):
     page.get_by_text("Export", exact=True).click()
     with page.expect_download() as download:
         page.get_by_role("menuitem", name="Qodex JSON").click()
-    document = json.loads(open(download.value.path()).read())
+    document = json.loads(Path(download.value.path()).read_text())
     assert document["scenarios"][0]["steps"] == scenario.steps
     assert js_errors == []
