@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from projects import audit
@@ -259,9 +260,17 @@ def clean_scenario(data: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def _taken_names(project: Project, model: type[models.Model], exclude: int | None = None) -> set[str]:
-    names = model.objects.for_project(project).exclude(pk=exclude).values_list("name", flat=True)
-    return {name.lower() for name in names}
+def _taken_names(project: Project, model: type[models.Model]) -> set[str]:
+    """Every name in use (lowercased), for picking free ones (duplicate, import)."""
+    return {name.lower() for name in model.objects.for_project(project).values_list("name", flat=True)}
+
+
+def _is_taken(project: Project, model: type[models.Model], name: str, exclude: int | None = None) -> bool:
+    # Lower() on both sides, as the unique constraint compares them.
+    named = (
+        model.objects.for_project(project).annotate(lower_name=Lower("name")).filter(lower_name=name.lower())
+    )
+    return named.exclude(pk=exclude).exists()
 
 
 def free_name(wanted: str, taken: set[str]) -> str:
@@ -315,7 +324,7 @@ def create_scenario(actor: Actor, project: Project, data: dict[str, Any], *, ori
     """A new scenario from `data` (the fields of clean_scenario; left out: their defaults). `origin`
     says where it came from in the audit log ("generated" for an AI draft)."""
     fields = clean_scenario({**SCENARIO_DEFAULTS, **data})
-    if fields["name"].lower() in _taken_names(project, Scenario):
+    if _is_taken(project, Scenario, fields["name"]):
         raise _name_taken("scenario", fields["name"])
     scenario = _create(actor, project, fields)
     details = {"steps": len(fields["steps"]), "status": fields["status"]}
@@ -338,7 +347,7 @@ def update_scenario(actor: Actor, project: Project, scenario: Scenario, changes:
         raise Invalid.field("type", "Remove the steps before changing the type: API and UI steps differ.")
     fields = clean_scenario({**current, **changes})
     changed = [field for field in SCENARIO_FIELDS if fields[field] != current[field]]
-    if "name" in changed and fields["name"].lower() in _taken_names(project, Scenario, exclude=scenario.pk):
+    if "name" in changed and _is_taken(project, Scenario, fields["name"], exclude=scenario.pk):
         raise _name_taken("scenario", fields["name"])
     if changed:
         for field in changed:
@@ -593,7 +602,7 @@ def collection_scenario_ids(collection: Collection) -> list[int]:
 def create_collection(actor: Actor, project: Project, data: dict[str, Any]) -> Collection:
     """A collection: `name`, `description` and `scenario_ids`, the scenarios in the order they run."""
     fields = _clean_collection(project, {"description": "", "scenario_ids": [], **data})
-    if fields["name"].lower() in _taken_names(project, Collection):
+    if _is_taken(project, Collection, fields["name"]):
         raise _name_taken("collection", fields["name"])
     collection = Collection(
         project=project, name=fields["name"], description=fields["description"], created_by=actor.person
@@ -626,8 +635,7 @@ def update_collection(
     }
     fields = _clean_collection(project, {**current, **changes})
     changed = [field for field in current if fields[field] != current[field]]
-    taken = _taken_names(project, Collection, exclude=collection.pk)
-    if "name" in changed and fields["name"].lower() in taken:
+    if "name" in changed and _is_taken(project, Collection, fields["name"], exclude=collection.pk):
         raise _name_taken("collection", fields["name"])
     if changed:
         collection.name, collection.description = fields["name"], fields["description"]
