@@ -142,7 +142,7 @@ def _mount() -> None:
     from environments.api import router as environments_router
     from projects.api import router as projects_router
     from projects.api_memories import router as memories_router
-    from qa.api import router as scenarios_router
+    from qa.api_scenarios import router as scenarios_router
 
     api.add_router("", projects_router)
     api.add_router("", memories_router)
