@@ -15,7 +15,7 @@ urlpatterns = [
     path("chat/", qa_views.conversations, name="chat"),
     path("chat/<int:pk>/", qa_views.conversation, name="chat_conversation"),
     path("chat/<int:pk>/stream/<str:key>/", qa_views.conversation_stream, name="chat_stream"),
-    path("scenarios/", views.section, {"section": "scenarios"}, name="scenarios"),
+    path("scenarios/", include("qa.scenario_urls")),  # scenarios, scenario, collections, …
     path("test-runs/", views.section, {"section": "test_runs"}, name="test_runs"),
     path("findings/", views.section, {"section": "findings"}, name="findings"),
     path("playground/", playground.playground, name="playground"),

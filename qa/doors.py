@@ -1,5 +1,9 @@
-"""Doors of the chats (docs/ARCHITECTURE.md): create, rename and delete a conversation, post a message
-and record the assistant's reply. Members and up (SPEC §3: members create and edit chats).
+"""Doors of qa/ (docs/ARCHITECTURE.md). Members and up (SPEC §3: members create and edit chats and
+scenarios); viewers read.
+
+Chats: create, rename and delete a conversation, post a message and record the assistant's reply.
+Scenarios: create, update, duplicate, delete and import them (qa.importers reads the documents, qa.steps
+checks the steps); add, update and delete their scripts; create, update and delete collections.
 
 Sending is two doors around the gateway call, which runs outside any door: its usage row must outlive a
 rollback, and a transaction must not stay open while a provider streams (qa/views.py).
@@ -7,13 +11,29 @@ rollback, and a transaction must not stay open while a provider streams (qa/view
 
 from __future__ import annotations
 
+import copy
+import re
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from projects import audit
 from projects.access import Actor
 from projects.models import Project
-from qa.models import TITLE_MAX, Conversation, Message
-from qodex.doors import Invalid, NotFound, door
+from qa.models import (
+    TITLE_MAX,
+    Collection,
+    CollectionScenario,
+    Conversation,
+    Message,
+    Priority,
+    Scenario,
+    Script,
+)
+from qa.steps import clean_steps
+from qodex.doors import Conflict, Invalid, NotFound, door
 from usage.models import LlmUsageLog
 
 DEFAULT_TITLE = "New conversation"
@@ -125,3 +145,514 @@ def record_reply(
     )
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
     return message
+
+
+# --- Scenarios, their scripts, collections, import (SPEC §9) ---------------------------------------------
+# Members and up change them (SPEC §3); viewers read. Every change is one door with its audit event.
+
+SCENARIO_NAME_MAX = 200
+DESCRIPTION_MAX = 10_000
+TAG_MAX = 40
+MAX_TAGS = 20
+TAG_RE = re.compile(r"^[\w][\w.:/+-]*$")
+SCRIPT_SOURCE_MAX = 200_000
+MAX_IMPORTED = 500
+NUMBER_SUFFIX = re.compile(r" \(\d+\)$")  # “Login (2)”
+
+
+SCENARIO_DEFAULTS = {
+    "description": "",
+    "type": Scenario.Type.API,
+    "status": Scenario.Status.DRAFT,
+    "priority": Priority.MEDIUM,
+    "tags": [],
+    "steps": [],
+}
+SCENARIO_FIELDS = ("name", *SCENARIO_DEFAULTS)
+
+
+def clean_scenario_name(name: Any, *, what: str = "scenario") -> str:
+    """A scenario (or collection) name: one line, trimmed, 1–200 characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise Invalid.field("name", f"Give the {what} a name.")
+    name = " ".join(name.split())
+    if len(name) > SCENARIO_NAME_MAX:
+        raise Invalid.field("name", f"Keep the name under {SCENARIO_NAME_MAX} characters.")
+    if "\x00" in name:
+        raise Invalid.field("name", "The name can’t contain a NUL character.")
+    return name
+
+
+def clean_tags(tags: Any) -> list[str]:
+    """Tags: short lowercase words (spaces become dashes), each once, in the order given. A string is
+    read as a comma-separated list (the page's input)."""
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise Invalid.field("tags", 'Tags must be a list of short words, such as ["smoke", "checkout"].')
+    clean: list[str] = []
+    for tag in tags:
+        tag = "-".join(tag.strip().lower().split())
+        if not tag or tag in clean:
+            continue
+        if len(tag) > TAG_MAX or not TAG_RE.match(tag):
+            raise Invalid.field(
+                "tags",
+                f"“{tag[:TAG_MAX]}” is not a usable tag: up to {TAG_MAX} letters, digits and . : / + - _, "
+                "starting with a letter or digit.",
+            )
+        clean.append(tag)
+    if len(clean) > MAX_TAGS:
+        raise Invalid.field("tags", f"A scenario takes at most {MAX_TAGS} tags.")
+    return clean
+
+
+def _choice(value: Any, choices: type[models.TextChoices], field: str) -> str:
+    if value not in choices.values:
+        shown = " or ".join(f"“{v}”" for v in choices.values)
+        raise Invalid.field(field, f"{field.capitalize()} must be {shown}.")
+    return value
+
+
+def _clean_description(description: Any) -> str:
+    if description is None:
+        return ""
+    if not isinstance(description, str):
+        raise Invalid.field("description", "The description must be text.")
+    if len(description) > DESCRIPTION_MAX:
+        raise Invalid.field("description", f"Keep the description under {DESCRIPTION_MAX:,} characters.")
+    if "\x00" in description:
+        raise Invalid.field("description", "The description can’t contain a NUL character.")
+    return description.strip()
+
+
+def clean_scenario(data: dict[str, Any]) -> dict[str, Any]:
+    """Every field of a scenario (`name`, `description`, `type`, `status`, `priority`, `tags`, `steps`)
+    checked and in canonical form; `Invalid` names every field with a problem at once."""
+    clean: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    checks = {
+        "name": lambda v: clean_scenario_name(v),
+        "description": _clean_description,
+        "type": lambda v: _choice(v, Scenario.Type, "type"),
+        "status": lambda v: _choice(v, Scenario.Status, "status"),
+        "priority": lambda v: _choice(v, Priority, "priority"),
+        "tags": clean_tags,
+    }
+    for field, check in checks.items():
+        try:
+            clean[field] = check(data.get(field))
+        except Invalid as refusal:
+            for name, messages in (refusal.fields or {field: [refusal.message]}).items():
+                problems.setdefault(name or field, []).extend(messages)
+    try:
+        clean["steps"] = clean_steps(data.get("steps"), clean.get("type", Scenario.Type.API))
+    except Invalid as refusal:
+        problems.update(refusal.fields or {"steps": [refusal.message]})
+    if problems:
+        first = next(iter(problems.values()))[0]
+        raise Invalid(
+            first if len(problems) == 1 and len(first) < 300 else "Some fields are not valid.",
+            fields=problems,
+        )
+    return clean
+
+
+def _taken_names(project: Project, model: type[models.Model]) -> set[str]:
+    """Every name in use (lowercased), for picking free ones (duplicate, import)."""
+    return {name.lower() for name in model.objects.for_project(project).values_list("name", flat=True)}
+
+
+def _is_taken(project: Project, model: type[models.Model], name: str, exclude: int | None = None) -> bool:
+    # Lower() on both sides, as the unique constraint compares them.
+    named = (
+        model.objects.for_project(project).annotate(lower_name=Lower("name")).filter(lower_name=name.lower())
+    )
+    return named.exclude(pk=exclude).exists()
+
+
+def free_name(wanted: str, taken: set[str]) -> str:
+    """`wanted`, or the first of “wanted (2)”, “wanted (3)”… that no name in `taken` (lowercased) has."""
+    if wanted.lower() not in taken:
+        return wanted
+    base = NUMBER_SUFFIX.sub("", wanted)  # “Login (2)” taken again becomes “Login (3)”, not “Login (2) (2)”
+    number = 2
+    while True:
+        suffix = f" ({number})"
+        candidate = base[: SCENARIO_NAME_MAX - len(suffix)].rstrip() + suffix
+        if candidate.lower() not in taken:
+            return candidate
+        number += 1
+
+
+def _name_taken(what: str, name: str) -> Conflict:
+    return Conflict(
+        f"This project already has a {what} named “{name}”. Pick another name.",
+        code=f"{what}_name_taken",
+        fields={"name": [f"This project already has a {what} named “{name}”."]},
+    )
+
+
+def _save(instance: models.Model, what: str) -> None:
+    """Save in a savepoint: a name taken by a concurrent request is a Conflict, not a 500."""
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        raise _name_taken(what, instance.name) from None
+
+
+def _scenario_of(project: Project, scenario: Scenario) -> Scenario:
+    if scenario.project_id != project.pk:
+        raise NotFound("No scenario with this id in this project.", code="scenario_not_found")
+    return scenario
+
+
+def _create(actor: Actor, project: Project, fields: dict[str, Any], scripts=()) -> Scenario:
+    scenario = Scenario(project=project, created_by=actor.person, **fields)
+    _save(scenario, "scenario")
+    Script.objects.bulk_create(
+        Script(project=project, scenario=scenario, **clean_script(script)) for script in scripts
+    )
+    return scenario
+
+
+@door("scenario.created", scope="project:write")
+def create_scenario(actor: Actor, project: Project, data: dict[str, Any], *, origin: str = "") -> Scenario:
+    """A new scenario from `data` (the fields of clean_scenario; left out: their defaults). `origin`
+    says where it came from in the audit log ("generated" for an AI draft)."""
+    fields = clean_scenario({**SCENARIO_DEFAULTS, **data})
+    if _is_taken(project, Scenario, fields["name"]):
+        raise _name_taken("scenario", fields["name"])
+    scenario = _create(actor, project, fields)
+    details = {"steps": len(fields["steps"]), "status": fields["status"]}
+    if origin:
+        details["origin"] = origin
+    audit.record(actor, "scenario.created", project=project, target=scenario.name, details=details)
+    return scenario
+
+
+@door("scenario.updated", scope="project:write")
+def update_scenario(actor: Actor, project: Project, scenario: Scenario, changes: dict[str, Any]) -> Scenario:
+    """Change the fields named in `changes` (others stay); `steps` replaces the whole list. No event
+    when nothing changes."""
+    _scenario_of(project, scenario)
+    unknown = sorted(set(changes) - set(SCENARIO_FIELDS))
+    if unknown:
+        raise Invalid.field("", f"Unknown field {', '.join(unknown)}.")
+    current = {field: getattr(scenario, field) for field in SCENARIO_FIELDS}
+    if changes.get("type", scenario.type) != scenario.type and scenario.steps and "steps" not in changes:
+        raise Invalid.field("type", "Remove the steps before changing the type: API and UI steps differ.")
+    fields = clean_scenario({**current, **changes})
+    changed = [field for field in SCENARIO_FIELDS if fields[field] != current[field]]
+    if "name" in changed and _is_taken(project, Scenario, fields["name"], exclude=scenario.pk):
+        raise _name_taken("scenario", fields["name"])
+    if changed:
+        for field in changed:
+            setattr(scenario, field, fields[field])
+        scenario.updated_at = timezone.now()
+        _save(scenario, "scenario")
+        details: dict[str, Any] = {"fields": changed}
+        if "name" in changed:
+            details["from"] = current["name"]
+        audit.record(actor, "scenario.updated", project=project, target=scenario.name, details=details)
+    return scenario
+
+
+@door("scenario.duplicated", scope="project:write")
+def duplicate_scenario(actor: Actor, project: Project, scenario: Scenario) -> Scenario:
+    """A copy named “<name> (copy)” (or the next free name) with the same steps and scripts, as a draft:
+    a copy of an active scenario would otherwise run twice from every trigger."""
+    _scenario_of(project, scenario)
+    name = free_name(f"{scenario.name[: SCENARIO_NAME_MAX - 7]} (copy)", _taken_names(project, Scenario))
+    fields = {field: copy.deepcopy(getattr(scenario, field)) for field in SCENARIO_FIELDS}
+    fields.update(name=name, status=Scenario.Status.DRAFT)
+    scripts = scenario.scripts.order_by("pk").values("name", "language", "source")
+    duplicate = _create(actor, project, fields, scripts)
+    audit.record(
+        actor, "scenario.duplicated", project=project, target=duplicate.name, details={"from": scenario.name}
+    )
+    return duplicate
+
+
+@door("scenario.deleted", scope="project:write")
+def delete_scenario(actor: Actor, project: Project, scenario: Scenario) -> None:
+    """The scenario and its scripts; it leaves the collections that held it. Its test runs and findings
+    stay, no longer linked to it."""
+    _scenario_of(project, scenario)
+    name = scenario.name
+    scenario.delete()
+    audit.record(actor, "scenario.deleted", project=project, target=name)
+
+
+@door("scenario.imported", scope="project:write")
+def import_scenarios(actor: Actor, project: Project, document: Any) -> list[Scenario]:
+    """Create the scenarios of an exported document (ours, or a Postman Collection v2.1: qa.importers),
+    all or none. A name the project already uses (or an earlier scenario of the document) is renamed
+    “Name (2)”: nothing is ever overwritten. One audit event names them all."""
+    from qa import importers  # importers reads documents only; it needs nothing from here
+
+    imported = importers.read(document)
+    if not imported.scenarios:
+        raise importers.refused("This document holds no scenarios to import.")
+    if len(imported.scenarios) > MAX_IMPORTED:
+        raise importers.refused(f"Import at most {MAX_IMPORTED} scenarios at a time.")
+    problems: dict[str, list[str]] = {}
+    cleaned = []
+    for number, draft in enumerate(imported.scenarios, start=1):
+        label = f"Scenario {number}" + (
+            f" (“{draft['name'][:60]}”)" if isinstance(draft.get("name"), str) else ""
+        )
+        try:
+            fields = clean_scenario(
+                {**SCENARIO_DEFAULTS, **{k: v for k, v in draft.items() if k != "scripts"}}
+            )
+            scripts = [clean_script(script) for script in draft.get("scripts") or []]
+        except Invalid as refusal:
+            for messages in (refusal.fields or {"": [refusal.message]}).values():
+                problems.setdefault("document", []).extend(f"{label}: {message}" for message in messages)
+            continue
+        cleaned.append((fields, scripts))
+    if problems:
+        raise Invalid(
+            problems["document"][0]
+            if len(problems["document"]) == 1
+            else f"{len(problems['document'])} problems in this document; nothing was imported.",
+            fields=problems,
+        )
+    taken = _taken_names(project, Scenario)
+    created = []
+    for fields, scripts in cleaned:
+        fields["name"] = free_name(fields["name"], taken)
+        taken.add(fields["name"].lower())
+        created.append(_create(actor, project, fields, scripts))
+    renamed = {
+        draft["name"]: scenario.name
+        for draft, scenario in zip(imported.scenarios, created, strict=True)
+        if " ".join(str(draft.get("name", "")).split()) != scenario.name
+    }
+    details: dict[str, Any] = {"format": imported.format, "names": [s.name for s in created][:100]}
+    if renamed:
+        details["renamed"] = dict(list(renamed.items())[:100])
+    audit.record(
+        actor,
+        "scenario.imported",
+        project=project,
+        target=f"{len(created)} scenario{'s' if len(created) != 1 else ''}",
+        details=details,
+    )
+    return created
+
+
+# Scripts --------------------------------------------------------------------------------------------------
+
+
+def clean_script(data: dict[str, Any]) -> dict[str, Any]:
+    """A script's `name`, `language` and `source`, checked; Invalid names each bad field."""
+    if not isinstance(data, dict):
+        raise Invalid.field("scripts", "A script is an object with a name, a language and a source.")
+    problems: dict[str, list[str]] = {}
+    clean: dict[str, Any] = {}
+    try:
+        clean["name"] = clean_scenario_name(data.get("name"), what="script")
+    except Invalid as refusal:
+        problems.update(refusal.fields or {})
+    language = data.get("language", Script.Language.PYTHON)
+    if language not in Script.Language.values:
+        problems["language"] = [f"Language must be one of {', '.join(Script.Language.values)}."]
+    clean["language"] = language
+    source = data.get("source", "")
+    if source is None:
+        source = ""
+    if not isinstance(source, str):
+        problems["source"] = ["The source must be text."]
+    elif len(source) > SCRIPT_SOURCE_MAX:
+        problems["source"] = [f"Keep a script under {SCRIPT_SOURCE_MAX:,} characters."]
+    elif "\x00" in source:
+        problems["source"] = ["The source can’t contain a NUL character."]
+    clean["source"] = source
+    unknown = sorted(set(data) - {"name", "language", "source", "id"})
+    if unknown:
+        problems.setdefault("", []).append(f"Unknown script field {', '.join(unknown)}.")
+    if problems:
+        first = next(iter(problems.values()))[0]
+        raise Invalid(first if len(problems) == 1 else "Some fields are not valid.", fields=problems)
+    return clean
+
+
+def _script_of(project: Project, script: Script) -> Script:
+    if script.project_id != project.pk:
+        raise NotFound("No script with this id in this project.", code="script_not_found")
+    return script
+
+
+def _touch(scenario: Scenario) -> None:
+    Scenario.objects.filter(pk=scenario.pk).update(updated_at=timezone.now())
+
+
+@door("script.created", scope="project:write")
+def add_script(actor: Actor, project: Project, scenario: Scenario, data: dict[str, Any]) -> Script:
+    """Attach a script (name, language, source) to a scenario. Scripts are kept and exported with it."""
+    _scenario_of(project, scenario)
+    script = Script.objects.create(project=project, scenario=scenario, **clean_script(data))
+    _touch(scenario)
+    audit.record(
+        actor,
+        "script.created",
+        project=project,
+        target=script.name,
+        details={"scenario": scenario.name, "language": script.language},
+    )
+    return script
+
+
+@door("script.updated", scope="project:write")
+def update_script(actor: Actor, project: Project, script: Script, changes: dict[str, Any]) -> Script:
+    _script_of(project, script)
+    current = {"name": script.name, "language": script.language, "source": script.source}
+    fields = clean_script({**current, **changes})
+    changed = [field for field in current if fields[field] != current[field]]
+    if changed:
+        for field in changed:
+            setattr(script, field, fields[field])
+        script.updated_at = timezone.now()
+        script.save()
+        _touch(script.scenario)
+        audit.record(
+            actor,
+            "script.updated",
+            project=project,
+            target=script.name,
+            details={"scenario": script.scenario.name, "fields": changed},
+        )
+    return script
+
+
+@door("script.deleted", scope="project:write")
+def delete_script(actor: Actor, project: Project, script: Script) -> None:
+    _script_of(project, script)
+    scenario, name = script.scenario, script.name
+    script.delete()
+    _touch(scenario)
+    audit.record(actor, "script.deleted", project=project, target=name, details={"scenario": scenario.name})
+
+
+# Collections ----------------------------------------------------------------------------------------------
+
+
+def _collection_of(project: Project, collection: Collection) -> Collection:
+    if collection.project_id != project.pk:
+        raise NotFound("No collection with this id in this project.", code="collection_not_found")
+    return collection
+
+
+def clean_scenario_ids(project: Project, ids: Any) -> list[int]:
+    """An ordered list of ids of this project's scenarios, each once."""
+    if ids is None:
+        return []
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise Invalid.field("scenario_ids", "List the scenarios by id, in the order they run: [12, 7, 9].")
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise Invalid.field("scenario_ids", f"A scenario appears once in a collection; repeated: {repeated}.")
+    found = set(Scenario.objects.for_project(project).filter(pk__in=ids).values_list("pk", flat=True))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise Invalid.field(
+            "scenario_ids", f"No scenario with id {', '.join(map(str, missing[:10]))} in this project."
+        )
+    return ids
+
+
+def _clean_collection(project: Project, data: dict[str, Any]) -> dict[str, Any]:
+    problems: dict[str, list[str]] = {}
+    clean: dict[str, Any] = {}
+    checks = {
+        "name": lambda v: clean_scenario_name(v, what="collection"),
+        "description": _clean_description,
+        "scenario_ids": lambda v: clean_scenario_ids(project, v),
+    }
+    for field, check in checks.items():
+        try:
+            clean[field] = check(data.get(field))
+        except Invalid as refusal:
+            problems.update(refusal.fields or {field: [refusal.message]})
+    if problems:
+        first = next(iter(problems.values()))[0]
+        raise Invalid(first if len(problems) == 1 else "Some fields are not valid.", fields=problems)
+    return clean
+
+
+def _set_entries(collection: Collection, scenario_ids: list[int]) -> None:
+    collection.entries.all().delete()
+    CollectionScenario.objects.bulk_create(
+        CollectionScenario(collection=collection, scenario_id=pk, position=position)
+        for position, pk in enumerate(scenario_ids)
+    )
+
+
+def collection_scenario_ids(collection: Collection) -> list[int]:
+    """The collection's scenarios in run order (reads prefetched `entries` when there are)."""
+    return [entry.scenario_id for entry in collection.entries.all()]
+
+
+@door("collection.created", scope="project:write")
+def create_collection(actor: Actor, project: Project, data: dict[str, Any]) -> Collection:
+    """A collection: `name`, `description` and `scenario_ids`, the scenarios in the order they run."""
+    fields = _clean_collection(project, {"description": "", "scenario_ids": [], **data})
+    if _is_taken(project, Collection, fields["name"]):
+        raise _name_taken("collection", fields["name"])
+    collection = Collection(
+        project=project, name=fields["name"], description=fields["description"], created_by=actor.person
+    )
+    _save(collection, "collection")
+    _set_entries(collection, fields["scenario_ids"])
+    audit.record(
+        actor,
+        "collection.created",
+        project=project,
+        target=collection.name,
+        details={"scenarios": len(fields["scenario_ids"])},
+    )
+    return collection
+
+
+@door("collection.updated", scope="project:write")
+def update_collection(
+    actor: Actor, project: Project, collection: Collection, changes: dict[str, Any]
+) -> Collection:
+    """Change the fields named in `changes`; `scenario_ids` replaces the list and its order."""
+    _collection_of(project, collection)
+    unknown = sorted(set(changes) - {"name", "description", "scenario_ids"})
+    if unknown:
+        raise Invalid.field("", f"Unknown field {', '.join(unknown)}.")
+    current = {
+        "name": collection.name,
+        "description": collection.description,
+        "scenario_ids": collection_scenario_ids(collection),
+    }
+    fields = _clean_collection(project, {**current, **changes})
+    changed = [field for field in current if fields[field] != current[field]]
+    if "name" in changed and _is_taken(project, Collection, fields["name"], exclude=collection.pk):
+        raise _name_taken("collection", fields["name"])
+    if changed:
+        collection.name, collection.description = fields["name"], fields["description"]
+        collection.updated_at = timezone.now()
+        _save(collection, "collection")
+        if "scenario_ids" in changed:
+            _set_entries(collection, fields["scenario_ids"])
+        audit.record(
+            actor, "collection.updated", project=project, target=collection.name, details={"fields": changed}
+        )
+    return collection
+
+
+@door("collection.deleted", scope="project:write")
+def delete_collection(actor: Actor, project: Project, collection: Collection) -> None:
+    """The collection only: its scenarios stay."""
+    _collection_of(project, collection)
+    name = collection.name
+    collection.delete()
+    audit.record(actor, "collection.deleted", project=project, target=name)

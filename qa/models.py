@@ -5,7 +5,7 @@ through qa.doors; read them through `<Model>.objects.for_project(project)`."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -90,6 +90,31 @@ class ProjectBoundQuerySet(models.QuerySet):
         return self.filter(project=project)
 
 
+class JsonArrayLength(models.Func):
+    """The length of a JSON array column, on PostgreSQL and on SQLite (the `make run` default)."""
+
+    function = "jsonb_array_length"
+    output_field = models.IntegerField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="json_array_length", **extra_context)
+
+
+class ScenarioQuerySet(ProjectBoundQuerySet):
+    def tagged(self, tag: str) -> ScenarioQuerySet:
+        """Scenarios whose tags include `tag` (tags are stored lowercase)."""
+        tag = tag.strip().lower()
+        if connection.features.supports_json_field_contains:  # PostgreSQL: jsonb @> '["tag"]'
+            return self.filter(tags__contains=[tag])
+        # SQLite has no JSON containment: pick the ids in Python (small local databases only).
+        ids = [pk for pk, tags in self.values_list("pk", "tags") if isinstance(tags, list) and tag in tags]
+        return self.filter(pk__in=ids)
+
+    def with_step_count(self) -> ScenarioQuerySet:
+        """Annotate `step_count` in the query, so a list doesn't load every scenario's steps."""
+        return self.annotate(step_count=JsonArrayLength("steps"))
+
+
 class Priority(models.TextChoices):
     CRITICAL = "critical", "Critical"
     HIGH = "high", "High"
@@ -123,7 +148,7 @@ class Scenario(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
-    objects = ProjectBoundQuerySet.as_manager()
+    objects = ScenarioQuerySet.as_manager()
 
     class Meta:
         constraints = [

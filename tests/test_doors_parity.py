@@ -32,7 +32,7 @@ from projects.models import (
     ProjectMember,
 )
 from projects.roles import Role
-from qa.models import Conversation
+from qa.models import Collection, Conversation, Scenario, Script
 from qodex.doors import DOORS
 from tests.api.conftest import ApiClient, set_sudo
 from tests.factories import make_project, make_user
@@ -495,6 +495,172 @@ CHAT_ROWS = [
     ),
 ]
 ROWS += CHAT_ROWS
+
+
+def a_scenario(world: World) -> Scenario:
+    members_of_target(world)
+    return Scenario.objects.create(project=world.project, name="Login", steps=[])
+
+
+def a_script(world: World) -> Script:
+    scenario = a_scenario(world)
+    return Script.objects.create(project=world.project, scenario=scenario, name="Seed", source="print(1)")
+
+
+def a_collection(world: World) -> Collection:
+    members_of_target(world)
+    return Collection.objects.create(project=world.project, name="Smoke")
+
+
+def scenarios_url(world: World, tail: str = "") -> str:
+    return f"/p/{world.slug}/scenarios/{tail}"
+
+
+def scenario_form(**fields) -> dict[str, str]:
+    """The scenario page's form with no steps (the editor posts `steps-TOTAL`)."""
+    return {
+        "name": "Login",
+        "status": "draft",
+        "priority": "medium",
+        "type": "api",
+        "steps-TOTAL": "0",
+        **fields,
+    }
+
+
+IMPORTED = json.dumps(
+    {"format": "qodex.scenarios", "version": 1, "scenarios": [{"name": "Imported", "steps": []}]}
+)
+
+
+def scenario_named(world: World, name: str) -> bool:
+    return Scenario.objects.filter(project=world.project, name=name).exists()
+
+
+SCENARIO_ROWS = [
+    Row(
+        "qa.doors.create_scenario",
+        "scenario.created",
+        MEMBERS,
+        setup=members_of_target,
+        happened=lambda w, _: scenario_named(w, "Fresh"),
+        page=lambda c, w, _: c.post(scenarios_url(w, "new/"), scenario_form(name="Fresh")),
+        api=lambda a, w, _: a.post(f"/api/v1/p/{w.slug}/scenarios", json={"name": "Fresh"}),
+    ),
+    Row(
+        "qa.doors.update_scenario",
+        "scenario.updated",
+        MEMBERS,
+        setup=a_scenario,
+        happened=lambda w, s: Scenario.objects.get(pk=s.pk).name == "Renamed",
+        page=lambda c, w, s: c.post(scenarios_url(w, f"{s.pk}/"), scenario_form(name="Renamed")),
+        api=lambda a, w, s: a.patch(f"/api/v1/p/{w.slug}/scenarios/{s.pk}", json={"name": "Renamed"}),
+    ),
+    Row(
+        "qa.doors.duplicate_scenario",
+        "scenario.duplicated",
+        MEMBERS,
+        setup=a_scenario,
+        happened=lambda w, s: scenario_named(w, "Login (copy)"),
+        page=lambda c, w, s: c.post(scenarios_url(w, f"{s.pk}/"), {"action": "duplicate"}),
+        api=lambda a, w, s: a.post(f"/api/v1/p/{w.slug}/scenarios/{s.pk}/duplicate"),
+    ),
+    Row(
+        "qa.doors.delete_scenario",
+        "scenario.deleted",
+        MEMBERS,
+        setup=a_scenario,
+        happened=lambda w, s: not Scenario.objects.filter(pk=s.pk).exists(),
+        page=lambda c, w, s: c.post(scenarios_url(w, f"{s.pk}/delete/")),
+        api=lambda a, w, s: a.delete(f"/api/v1/p/{w.slug}/scenarios/{s.pk}"),
+    ),
+    Row(
+        "qa.doors.import_scenarios",
+        "scenario.imported",
+        MEMBERS,
+        setup=members_of_target,
+        happened=lambda w, _: scenario_named(w, "Imported"),
+        page=lambda c, w, _: c.post(scenarios_url(w, "import/"), {"document": IMPORTED}),
+        api=lambda a, w, _: a.post(f"/api/v1/p/{w.slug}/scenarios/import", json=json.loads(IMPORTED)),
+    ),
+    Row(
+        "qa.doors.add_script",
+        "script.created",
+        MEMBERS,
+        setup=a_scenario,
+        happened=lambda w, s: Script.objects.filter(scenario=s, name="Helper").exists(),
+        page=lambda c, w, s: c.post(
+            scenarios_url(w, f"{s.pk}/"), {"action": "add_script", "name": "Helper", "language": "python"}
+        ),
+        api=lambda a, w, s: a.post(f"/api/v1/p/{w.slug}/scenarios/{s.pk}/scripts", json={"name": "Helper"}),
+    ),
+    Row(
+        "qa.doors.update_script",
+        "script.updated",
+        MEMBERS,
+        setup=a_script,
+        happened=lambda w, script: Script.objects.get(pk=script.pk).source == "print(2)",
+        page=lambda c, w, script: c.post(
+            scenarios_url(w, f"{script.scenario_id}/"),
+            {
+                "action": "update_script",
+                "script_id": script.pk,
+                "name": "Seed",
+                "language": "python",
+                "source": "print(2)",
+            },
+        ),
+        api=lambda a, w, script: a.patch(
+            f"/api/v1/p/{w.slug}/scenarios/{script.scenario_id}/scripts/{script.pk}",
+            json={"source": "print(2)"},
+        ),
+    ),
+    Row(
+        "qa.doors.delete_script",
+        "script.deleted",
+        MEMBERS,
+        setup=a_script,
+        happened=lambda w, script: not Script.objects.filter(pk=script.pk).exists(),
+        page=lambda c, w, script: c.post(
+            scenarios_url(w, f"{script.scenario_id}/"), {"action": "delete_script", "script_id": script.pk}
+        ),
+        api=lambda a, w, script: a.delete(
+            f"/api/v1/p/{w.slug}/scenarios/{script.scenario_id}/scripts/{script.pk}"
+        ),
+    ),
+    Row(
+        "qa.doors.create_collection",
+        "collection.created",
+        MEMBERS,
+        setup=members_of_target,
+        happened=lambda w, _: Collection.objects.filter(project=w.project, name="Nightly").exists(),
+        page=lambda c, w, _: c.post(scenarios_url(w, "collections/new/"), {"name": "Nightly"}),
+        api=lambda a, w, _: a.post(f"/api/v1/p/{w.slug}/collections", json={"name": "Nightly"}),
+    ),
+    Row(
+        "qa.doors.update_collection",
+        "collection.updated",
+        MEMBERS,
+        setup=a_collection,
+        happened=lambda w, col: Collection.objects.get(pk=col.pk).name == "Release",
+        page=lambda c, w, col: c.post(
+            scenarios_url(w, f"collections/{col.pk}/"),
+            {"action": "save", "name": "Release", "description": ""},
+        ),
+        api=lambda a, w, col: a.patch(f"/api/v1/p/{w.slug}/collections/{col.pk}", json={"name": "Release"}),
+    ),
+    Row(
+        "qa.doors.delete_collection",
+        "collection.deleted",
+        MEMBERS,
+        setup=a_collection,
+        happened=lambda w, col: not Collection.objects.filter(pk=col.pk).exists(),
+        page=lambda c, w, col: c.post(scenarios_url(w, f"collections/{col.pk}/delete/")),
+        api=lambda a, w, col: a.delete(f"/api/v1/p/{w.slug}/collections/{col.pk}"),
+    ),
+]
+ROWS += SCENARIO_ROWS
+
 
 # The switcher is a personal choice with no audit event: its own parity test below.
 SWITCHERS = {"owner", "admin", "member", "viewer"}  # members of the project; org admins have no membership

@@ -30,6 +30,15 @@
     }
   });
 
+  // <select data-marks-destructive="id">: choosing DELETE ticks that checkbox (a scenario step's
+  // "Destructive"); the person can untick it.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!select.matches || !select.matches("select[data-marks-destructive]") || select.value !== "DELETE") return;
+    var box = document.getElementById(select.getAttribute("data-marks-destructive"));
+    if (box) box.checked = true;
+  });
+
   // <button data-copy="id"> copies the text of the element with that id (a new API key, a command).
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-copy]");

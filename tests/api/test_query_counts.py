@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from environments.models import Environment
 from projects.models import ApiKey, Memory
 from projects.roles import Role
-from qa.models import Conversation, Message
+from qa.models import Collection, CollectionScenario, Conversation, Message, Scenario, Script
 from tests.api.conftest import ApiClient
 from tests.factories import add_member, make_project
 
@@ -75,6 +75,23 @@ def add_conversations(cast, n):
         Message.objects.create(conversation=chat, role="user", content="hello")
 
 
+def add_scenarios(cast, n):
+    start = Scenario.objects.count()
+    for i in range(start, start + n):
+        scenario = Scenario.objects.create(project=cast.project, name=f"scenario {i}", tags=["smoke"])
+        Script.objects.create(project=cast.project, scenario=scenario, name="seed")
+
+
+def add_collections(cast, n):
+    scenario = Scenario.objects.create(
+        project=cast.project, name=f"in collections {Scenario.objects.count()}"
+    )
+    start = Collection.objects.count()
+    for i in range(start, start + n):
+        collection = Collection.objects.create(project=cast.project, name=f"collection {i}")
+        CollectionScenario.objects.create(collection=collection, scenario=scenario)
+
+
 LISTS: list[tuple[str, Callable]] = [
     ("/api/v1/org/projects", add_projects),
     ("/api/v1/org/api-keys", add_keys),
@@ -85,6 +102,9 @@ LISTS: list[tuple[str, Callable]] = [
     ("/api/v1/p/{slug}/environments", add_environments),
     ("/api/v1/p/{slug}/chats", add_conversations),
     ("/api/v1/p/{slug}/usage", add_usage),
+    ("/api/v1/p/{slug}/scenarios", add_scenarios),
+    ("/api/v1/p/{slug}/scenarios?tag=smoke&status=draft", add_scenarios),
+    ("/api/v1/p/{slug}/collections", add_collections),
 ]
 
 
