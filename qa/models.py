@@ -4,12 +4,15 @@ through qa.doors; read them through `<Model>.objects.for_project(project)`."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from projects.models import Project
+from qodex.crypto import EncryptedTextField
 
 TITLE_MAX = 200
 
@@ -233,6 +236,11 @@ class TestRun(models.Model):
         "projects.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     callback_url = models.CharField(max_length=2000, blank=True)
+    # The run's summary POSTed to callback_url once it ends (qa.webhooks): attempts made, and how the last
+    # one went ("" while none was made; never holds a secret).
+    callback_attempts = models.PositiveSmallIntegerField(default=0)
+    callback_delivered_at = models.DateTimeField(null=True, blank=True)
+    callback_error = models.CharField(max_length=500, blank=True)
     steps_total = models.PositiveIntegerField(default=0)
     steps_done = models.PositiveIntegerField(default=0)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
@@ -352,3 +360,44 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class EnvironmentPace(models.Model):
+    """The request-rate limit of an environment (SPEC §6 `max_rps`), shared by every run and worker.
+
+    One row per environment holds the earliest moment the next request may be sent. A runner claims a
+    send with one conditional UPDATE (`next_allowed_at <= now` → `now + interval`), so two worker
+    processes, or two threads of one, never both get the same moment: the database is the only place
+    they share, and the update is atomic on PostgreSQL and SQLite alike (qa.pacing).
+    """
+
+    environment = models.OneToOneField(
+        "environments.Environment", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    next_allowed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"pace of environment {self.environment_id}"
+
+
+class WebhookSecret(models.Model):
+    """The key a project's webhook callbacks are signed with (`X-Qodex-Signature`, HMAC-SHA256), made on
+    first use and shown to admins on the API keys page so receivers can verify what they get."""
+
+    project = models.OneToOneField(Project, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    secret = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"webhook secret of project {self.project_id}"
+
+    @classmethod
+    def for_project(cls, project: Project) -> WebhookSecret:
+        """The project's signing secret, made now if it has none yet."""
+        existing = cls.objects.filter(project=project).first()
+        if existing is not None:
+            return existing
+        cls.objects.bulk_create(
+            [cls(project=project, secret="whsec_" + secrets.token_urlsafe(32))], ignore_conflicts=True
+        )  # two first uses at once: one secret wins, both read it back
+        return cls.objects.get(project=project)
