@@ -198,6 +198,9 @@ class ShopServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.state = State()
 
+    def handle_error(self, request, client_address) -> None:
+        pass  # a client that hung up (a cancelled run abandons its request): not the shop's problem
+
 
 class Shop:
     """The shop on a free port of 127.0.0.1, served from a thread; a context manager."""
