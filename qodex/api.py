@@ -142,10 +142,12 @@ def _mount() -> None:
     from environments.api import router as environments_router
     from projects.api import router as projects_router
     from projects.api_memories import router as memories_router
+    from qa.api_runs import router as runs_router
 
     api.add_router("", projects_router)
     api.add_router("", memories_router)
     api.add_router("", environments_router)
+    api.add_router("", runs_router)
     api.add_router("/llm/", llm_router)
 
 

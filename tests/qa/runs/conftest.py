@@ -11,6 +11,7 @@ import pytest
 from environments.models import Environment
 from qa.models import TestRun
 from qa.worker import drain, start_worker
+from tests.api.conftest import make_key  # noqa: F401  (a fixture, shared)
 from tests.targets.shop import EMAIL, PASSWORD, Shop
 
 
