@@ -136,8 +136,6 @@ def overview(request: HttpRequest, project: Project, access: ProjectAccess) -> H
 # Pages whose content arrives with later issues: present, permission-checked, with an honest empty state.
 SECTIONS = {
     "scenarios": ("Scenarios", "API and UI scenarios that describe what to test will appear here."),
-    "test_runs": ("Test runs", "Runs of scenarios against an environment will appear here."),
-    "findings": ("Findings", "Problems found by test runs will appear here."),
     "usage": ("Usage", "LLM calls, tokens and cost for this project will appear here."),
 }
 

@@ -266,6 +266,32 @@ class TestRun(models.Model):
     def finished(self) -> bool:
         return self.status in self.FINISHED
 
+    @property
+    def subject(self) -> str:
+        """What ran, for people (reads `scenario` and `collection`: select_related them in lists)."""
+        if self.collection_id and self.collection is not None:
+            return f"Collection {self.collection.name}"
+        if self.scenario_id and self.scenario is not None:
+            return self.scenario.name
+        count = len(self.scenario_ids)
+        return f"{count} scenario{'s' if count != 1 else ''}"
+
+    @property
+    def trigger_label(self) -> str:
+        """Who started it (reads `triggered_by` and `api_key`)."""
+        key = f"API key {self.api_key.name}" if self.api_key_id and self.api_key is not None else "an API key"
+        if self.trigger == self.Trigger.WEBHOOK:
+            return f"Webhook ({key})"
+        if self.trigger == self.Trigger.API_KEY:
+            return key
+        return self.triggered_by.display_name if self.triggered_by is not None else "someone since removed"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
 
 class StepResult(models.Model):
     """What one step of a run did: the request sent (secrets scrubbed), the response excerpt, timings and
