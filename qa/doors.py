@@ -24,6 +24,8 @@ from qa.models import (
     Scenario,
     StepResult,
     TestRun,
+    WebhookSecret,
+    new_webhook_secret,
 )
 from qodex import outbound
 from qodex.doors import Conflict, Invalid, NotFound, door
@@ -367,3 +369,14 @@ def triage_finding(actor: Actor, project: Project, finding: Finding, status: str
         details={"from": old, "to": status},
     )
     return finding
+
+
+@door("webhook.secret_rotated", scope="project:admin", sudo=True)
+def rotate_webhook_secret(actor: Actor, project: Project) -> WebhookSecret:
+    """A new signing secret for the project's webhook callbacks; receivers must take the new one."""
+    current = WebhookSecret.for_project(project)
+    current.secret = new_webhook_secret()
+    current.created_at = timezone.now()
+    current.save(update_fields=["secret", "created_at"])
+    audit.record(actor, "webhook.secret_rotated", project=project, target="webhook signing secret")
+    return current

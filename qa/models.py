@@ -406,6 +406,10 @@ class EnvironmentPace(models.Model):
         return f"pace of environment {self.environment_id}"
 
 
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
 class WebhookSecret(models.Model):
     """The key a project's webhook callbacks are signed with (`X-Qodex-Signature`, HMAC-SHA256), made on
     first use and shown to admins on the API keys page so receivers can verify what they get."""
@@ -424,6 +428,6 @@ class WebhookSecret(models.Model):
         if existing is not None:
             return existing
         cls.objects.bulk_create(
-            [cls(project=project, secret="whsec_" + secrets.token_urlsafe(32))], ignore_conflicts=True
+            [cls(project=project, secret=new_webhook_secret())], ignore_conflicts=True
         )  # two first uses at once: one secret wins, both read it back
         return cls.objects.get(project=project)

@@ -170,3 +170,23 @@ def test_step_names_and_bodies_from_the_target_are_escaped(cast, login, make_env
     )
     page = login(cast.member).get(url(cast, f"test-runs/{run.pk}/")).content.decode()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_admins_in_sudo_mode_see_and_rotate_the_webhook_signing_secret(cast, login):
+    from qa.models import WebhookSecret
+    from tests.api.conftest import set_sudo
+
+    page = login(cast.member).get(url(cast, "settings/api-keys/")).content.decode()
+    assert "Admins and owners of the project see the signing secret here." in page
+    assert "whsec_" not in page
+    client = login(cast.admin)
+    set_sudo(client, False)
+    page = client.get(url(cast, "settings/api-keys/")).content.decode()
+    assert "Confirm your password to see the signing secret" in page and "whsec_" not in page
+    set_sudo(client, True)
+    page = client.get(url(cast, "settings/api-keys/")).content.decode()
+    secret = WebhookSecret.objects.get(project=cast.project).secret
+    assert secret.startswith("whsec_") and secret in page
+    assert f"/api/v1/p/{cast.project.slug}/webhooks/trigger" in page
+    client.post(url(cast, "settings/api-keys/"), {"action": "rotate_webhook_secret"})
+    assert WebhookSecret.objects.get(project=cast.project).secret != secret
