@@ -13,6 +13,7 @@ SWEEP_SECONDS, so a run whose worker died ends `error` with its reason instead o
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -25,7 +26,10 @@ from django_tasks_db.utils import exclusive_transaction
 
 from qa import runner
 
+logger = logging.getLogger(__name__)
+
 SWEEP_SECONDS = 15.0
+RETRY_SECONDS = 5.0  # after an error that stopped a worker thread's loop (a database restart)
 POLL_SECONDS = 0.5  # how long an idle worker thread waits before looking for a task again
 
 
@@ -82,8 +86,17 @@ class WorkerPool:
 
     def _spawn(self, target, name: str) -> None:
         def run() -> None:
+            # A database that is down (or not migrated yet) must not kill the worker for good: say so,
+            # wait, and go on, the way the web server survives a database restart (SPEC §11).
             try:
-                target()
+                while not self._stopping.is_set():
+                    try:
+                        target()
+                        return
+                    except Exception as error:
+                        logger.warning("%s: %s; retrying in %g s", name, error, RETRY_SECONDS)
+                        close_old_connections()
+                        self._stopping.wait(RETRY_SECONDS)
             finally:
                 connection.close()  # each thread has its own connection: don't leave it open
 
