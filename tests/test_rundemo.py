@@ -54,7 +54,8 @@ org = Organization.objects.create(name="Demo runs")
 OrgMembership.objects.create(user=user, organization=org, role="owner")
 project = org.default_project
 Environment.objects.create(project=project, name="Local", base_url="{url}", read_only=False, max_rps=None)
-scenario = Scenario.objects.create(project=project, name="Health", steps=[{{"method": "GET", "target": "{url}/api/health"}}])
+steps = [{{"method": "GET", "target": "{url}/api/health"}}]
+scenario = Scenario.objects.create(project=project, name="Health", steps=steps)
 print(doors.start_run(Actor(user=user, sudo=True), project, scenario=scenario).pk)
 """
 RUN_STATUS = "from qa.models import TestRun; print(TestRun.objects.get(pk={pk}).status)"
