@@ -113,7 +113,15 @@ def test_run(request: HttpRequest, project: Project, access: ProjectAccess, pk: 
         return redirect("projects:test_run", slug=project.slug, pk=run.pk)
     steps = list(run.step_results.select_related("scenario").order_by("position"))
     findings = list(run.findings.order_by("pk").only("pk", "title", "severity", "status", "test_run_id"))
-    context = {"run": run, "steps": steps, "findings": findings, "poll_seconds": POLL_SECONDS}
+    # `project` and `access` too: the partial renders without the layout that provides them.
+    context = {
+        "run": run,
+        "steps": steps,
+        "findings": findings,
+        "poll_seconds": POLL_SECONDS,
+        "project": project,
+        "access": access,
+    }
     if request.htmx and request.GET.get("part") == "progress":
         return render(request, "qa/test_run.html#progress", context)
     return render(request, "qa/test_run.html", context)

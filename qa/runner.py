@@ -595,7 +595,7 @@ def expect_status(expected: Any, actual: int) -> dict[str, Any]:
         codes = [int(code) for code in codes if isinstance(code, int | str) and str(code).isdigit()]
         passed = actual in codes
         wanted = "HTTP " + " or ".join(str(code) for code in codes)
-    message = f"Expected {wanted}, got HTTP {actual}."
+    message = f"HTTP {actual}, as expected." if passed else f"Expected {wanted}, got HTTP {actual}."
     return {"kind": "status", "expected": expected, "actual": actual, "passed": passed, "message": message}
 
 

@@ -56,6 +56,8 @@ def test_a_member_starts_a_run_from_the_page_and_lands_on_it(cast, login, make_e
 
     page = client.get(response["Location"]).content.decode()
     assert "Waiting for a worker…" in page
+    partial = client.get(url(cast, f"test-runs/{run.pk}/?part=progress"), headers={"HX-Request": "true"})
+    assert partial.status_code == 200 and "Cancel run" in partial.content.decode()
     assert 'hx-trigger="every 1s"' in page  # it polls while the run is not finished
     assert "Cancel run" in page
 
