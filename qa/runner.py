@@ -351,6 +351,10 @@ class Runner:
         headers = {**self.auth_headers, **{str(k): str(v) for k, v in headers.items()}}
         request = {"method": method, "url": url, "headers": headers, "body": body}
         try:
+            outbound.check_syntax(url)
+        except outbound.OutboundRefused as refusal:  # the step is wrong, not the environment
+            return StepOutcome(StepResult.Status.ERROR, refusal.message, request=self.hide(request))
+        try:
             outbound.check_url(url)
         except outbound.HostNotFound as failure:
             return StepOutcome(StepResult.Status.ERROR, failure.message, request=self.hide(request))
@@ -422,6 +426,8 @@ class Runner:
                 return Sent(error=f"Could not connect to {host_port(url)}: {exc}.")
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 return Sent(error=f"The request to {host_port(url)} failed: {exc}.")
+            except (ValueError, TypeError) as exc:  # a header or body httpx can't send as given
+                return Sent(error=f"The request could not be built: {exc}.")
         response.read()
         return Sent(response=response, duration_ms=int((time.monotonic() - began) * 1000))
 

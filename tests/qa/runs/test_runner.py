@@ -174,3 +174,22 @@ def test_a_run_of_a_collection_runs_its_active_scenarios_in_order(cast, shop, ma
     run_queued(run)
     assert run.status == TestRun.Status.PASSED
     assert shop.paths() == ["GET /api/boom", "GET /api/health"]
+
+
+def test_a_target_that_is_not_a_url_is_an_error_of_the_step_not_a_block(
+    cast, shop, make_environment, run_queued
+):
+    make_environment(cast.project)
+    run = run_queued(start(cast, make_scenario(cast.project, [{"method": "GET", "target": "users"}])))
+    step = run.step_results.get()
+    assert step.status == StepResult.Status.ERROR
+    assert "is not a full http:// or https:// URL" in step.reason
+    assert run.status == TestRun.Status.ERROR
+
+
+def test_a_header_that_http_cannot_carry_errors_the_step(cast, shop, make_environment, run_queued):
+    make_environment(cast.project)
+    steps = [{"method": "GET", "target": "/health", "headers": {"Bad Name": "x"}}]
+    run = run_queued(start(cast, make_scenario(cast.project, steps)))
+    assert run.step_results.get().status == StepResult.Status.ERROR
+    assert run.status == TestRun.Status.ERROR
