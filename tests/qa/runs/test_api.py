@@ -298,3 +298,33 @@ def test_a_callback_that_keeps_failing_gives_up_after_the_last_delay(
     assert len(receiver.received) == 3
     assert (run.callback_attempts, run.callback_delivered_at) == (3, None)
     assert run.callback_error == "The callback URL answered HTTP 500."
+
+
+def test_a_person_runs_against_their_active_environment_when_none_is_named(cast, make_environment, login):
+    from projects.models import ProjectMember
+
+    make_environment(cast.project)
+    production = make_environment(cast.project, name="Production", read_only=True)
+    ProjectMember.objects.filter(project=cast.project, user=cast.member).update(active_environment=production)
+    scenario = make_scenario(cast.project, [HEALTH])
+    client = ApiClient(client=login(cast.member))
+    response = client.post(runs_url(cast), json={"scenario_id": scenario.pk})
+    assert response.status_code == 202
+    assert TestRun.objects.get().environment_name == "Production"
+
+
+def test_a_callback_to_a_refused_address_is_not_sent_and_says_why(
+    cast, shop, make_environment, key_api, run_queued, settings
+):
+    settings.QODEX_WEBHOOK_RETRY_DELAYS = []
+    make_environment(cast.project)
+    make_scenario(cast.project, [HEALTH])
+    receiver = Receiver()
+    body = key_api.post(
+        f"/api/v1/p/{cast.project.slug}/webhooks/trigger", json={"callback_url": receiver.url}
+    ).json()
+    settings.QODEX_ALLOW_PRIVATE_TARGETS = False  # the run's own step is blocked too; the callback matters
+    run = run_queued(TestRun.objects.get(pk=body["test_run_id"]))
+    assert receiver.received == []
+    assert run.callback_attempts == 1 and run.callback_delivered_at is None
+    assert "loopback address" in run.callback_error
