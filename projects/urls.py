@@ -5,6 +5,7 @@ from django.urls import include, path
 from byok import playground
 from byok import views as byok_views
 from projects import views
+from qa import run_pages
 from qa import views as qa_views
 from usage import views as usage_views
 
@@ -16,8 +17,11 @@ urlpatterns = [
     path("chat/<int:pk>/", qa_views.conversation, name="chat_conversation"),
     path("chat/<int:pk>/stream/<str:key>/", qa_views.conversation_stream, name="chat_stream"),
     path("scenarios/", include("qa.scenario_urls")),  # scenarios, scenario, collections, …
-    path("test-runs/", views.section, {"section": "test_runs"}, name="test_runs"),
-    path("findings/", views.section, {"section": "findings"}, name="findings"),
+    path("test-runs/", run_pages.test_runs, name="test_runs"),
+    path("test-runs/start", run_pages.test_run_start, name="test_run_start"),
+    path("test-runs/<int:pk>/", run_pages.test_run, name="test_run"),
+    path("findings/", run_pages.findings, name="findings"),
+    path("findings/<int:pk>/", run_pages.finding, name="finding"),
     path("playground/", playground.playground, name="playground"),
     path("playground/stream/<str:key>/", playground.playground_stream, name="playground_stream"),
     path("memory/", views.memory, name="memory"),

@@ -35,6 +35,8 @@ from projects.models import (
     Organization,
     Project,
 )
+from qa import doors as qa_doors
+from qa.models import WebhookSecret
 from qodex.doors import Conflict, Invalid, show_on_form
 
 
@@ -129,19 +131,6 @@ def overview(request: HttpRequest, project: Project, access: ProjectAccess) -> H
         else [],
     }
     return render(request, "projects/overview.html", context)
-
-
-# Pages whose content arrives with later issues: present, permission-checked, with an honest empty state.
-SECTIONS = {
-    "test_runs": ("Test runs", "Runs of scenarios against an environment will appear here."),
-    "findings": ("Findings", "Problems found by test runs will appear here."),
-}
-
-
-@project_view()
-def section(request: HttpRequest, project: Project, access: ProjectAccess, *, section: str) -> HttpResponse:
-    title, empty = SECTIONS[section]
-    return render(request, "projects/section.html", {"section": section, "title": title, "empty": empty})
 
 
 @project_view()
@@ -341,6 +330,10 @@ def api_keys(request: HttpRequest, project: Project, access: ProjectAccess) -> H
             doors.revoke_api_key(Actor.of(request), project.organization, key)
             messages.success(request, f"Revoked {key.name}. Requests with it now get 401.")
             return redirect("projects:api_keys", slug=project.slug)
+        elif action == "rotate_webhook_secret":
+            qa_doors.rotate_webhook_secret(Actor.of(request), project)
+            messages.success(request, "New webhook signing secret: update your receivers.")
+            return redirect(reverse("projects:api_keys", args=[project.slug]) + "#webhooks")
         else:
             messages.error(request, "Unknown action.")
     context = {
@@ -349,6 +342,11 @@ def api_keys(request: HttpRequest, project: Project, access: ProjectAccess) -> H
         "api_url": request.build_absolute_uri("/api/v1/project"),
         "sudo_active": sudo.is_active(request),
         "org_keys": Actor.of(request).can(project.organization, "org:read"),
+        # The webhook signing secret: admins in sudo mode read it (receivers need it to verify).
+        "webhook_secret": (
+            WebhookSecret.for_project(project).secret if access.is_admin and sudo.is_active(request) else ""
+        ),
+        "trigger_url": request.build_absolute_uri(f"/api/v1/p/{project.slug}/webhooks/trigger"),
     }
     fresh = shown_once(request, context)
     response = render(

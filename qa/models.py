@@ -4,12 +4,15 @@ through qa.doors; read them through `<Model>.objects.for_project(project)`."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import connection, models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from projects.models import Project
+from qodex.crypto import EncryptedTextField
 
 TITLE_MAX = 200
 
@@ -269,6 +272,11 @@ class TestRun(models.Model):
         "projects.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     callback_url = models.CharField(max_length=2000, blank=True)
+    # The run's summary POSTed to callback_url once it ends (qa.webhooks): attempts made, and how the last
+    # one went ("" while none was made; never holds a secret).
+    callback_attempts = models.PositiveSmallIntegerField(default=0)
+    callback_delivered_at = models.DateTimeField(null=True, blank=True)
+    callback_error = models.CharField(max_length=500, blank=True)
     steps_total = models.PositiveIntegerField(default=0)
     steps_done = models.PositiveIntegerField(default=0)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
@@ -293,6 +301,32 @@ class TestRun(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def subject(self) -> str:
+        """What ran, for people (reads `scenario` and `collection`: select_related them in lists)."""
+        if self.collection_id and self.collection is not None:
+            return f"Collection {self.collection.name}"
+        if self.scenario_id and self.scenario is not None:
+            return self.scenario.name
+        count = len(self.scenario_ids)
+        return f"{count} scenario{'s' if count != 1 else ''}"
+
+    @property
+    def trigger_label(self) -> str:
+        """Who started it (reads `triggered_by` and `api_key`)."""
+        key = f"API key {self.api_key.name}" if self.api_key_id and self.api_key is not None else "an API key"
+        if self.trigger == self.Trigger.WEBHOOK:
+            return f"Webhook ({key})"
+        if self.trigger == self.Trigger.API_KEY:
+            return key
+        return self.triggered_by.display_name if self.triggered_by is not None else "someone since removed"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
 
 
 class StepResult(models.Model):
@@ -388,3 +422,48 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class EnvironmentPace(models.Model):
+    """The request-rate limit of an environment (SPEC §6 `max_rps`), shared by every run and worker.
+
+    One row per environment holds the earliest moment the next request may be sent. A runner claims a
+    send with one conditional UPDATE (`next_allowed_at <= now` → `now + interval`), so two worker
+    processes, or two threads of one, never both get the same moment: the database is the only place
+    they share, and the update is atomic on PostgreSQL and SQLite alike (qa.pacing).
+    """
+
+    environment = models.OneToOneField(
+        "environments.Environment", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    next_allowed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"pace of environment {self.environment_id}"
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookSecret(models.Model):
+    """The key a project's webhook callbacks are signed with (`X-Qodex-Signature`, HMAC-SHA256), made on
+    first use and shown to admins on the API keys page so receivers can verify what they get."""
+
+    project = models.OneToOneField(Project, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    secret = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"webhook secret of project {self.project_id}"
+
+    @classmethod
+    def for_project(cls, project: Project) -> WebhookSecret:
+        """The project's signing secret, made now if it has none yet."""
+        existing = cls.objects.filter(project=project).first()
+        if existing is not None:
+            return existing
+        cls.objects.bulk_create(
+            [cls(project=project, secret=new_webhook_secret())], ignore_conflicts=True
+        )  # two first uses at once: one secret wins, both read it back
+        return cls.objects.get(project=project)

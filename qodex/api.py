@@ -143,6 +143,7 @@ def _mount() -> None:
     from projects.api import router as projects_router
     from projects.api_memories import router as memories_router
     from qa.api import router as chats_router
+    from qa.api_runs import router as runs_router
     from qa.api_scenarios import router as scenarios_router
     from usage.api import router as usage_router
 
@@ -152,6 +153,7 @@ def _mount() -> None:
     api.add_router("", chats_router)
     api.add_router("", usage_router)
     api.add_router("", scenarios_router)
+    api.add_router("", runs_router)
     api.add_router("/llm/", llm_router)
 
 

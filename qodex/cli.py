@@ -3,11 +3,13 @@
     qodex login --url https://qodex.example.com      (the key from QODEX_API_KEY, else a hidden prompt)
     qodex projects list | use <slug> | current
     qodex envs list
+    qodex runs start <scenario id or name> [--env NAME]   (waits, prints progress; exit 0 only if passed)
     qodex usage [--days N]
     qodex --version
 
 Configuration lives in ~/.config/qodex/config.toml (mode 600; `QODEX_CONFIG` points elsewhere).
-Exit codes: 0 done, 1 the server or the network refused, 2 wrong usage or missing configuration.
+Exit codes: 0 done, 1 the server or the network refused (or a run did not pass), 2 wrong usage or missing
+configuration.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import getpass
 import json
 import os
 import sys
+import time
 import tomllib
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -135,10 +138,14 @@ class Api:
 def describe_error(response: httpx.Response) -> str:
     try:
         error = response.json()["error"]
-        fields = "".join(
-            f" {name}: {' '.join(messages)}" for name, messages in (error.get("fields") or {}).items()
-        )
-        return f"{error['message']}{fields} ({error['code']}, HTTP {response.status_code})"
+        message = error["message"]
+        fields = error.get("fields") or {}
+        if fields:  # what exactly is wrong, not only "Some fields are not valid."
+            message = " ".join(
+                f"{name}: {' '.join(problems)}" if name else " ".join(problems)
+                for name, problems in fields.items()
+            )
+        return f"{message} ({error['code']}, HTTP {response.status_code})"
     except (ValueError, KeyError, TypeError, AttributeError):
         return f"The server answered HTTP {response.status_code}; is the URL a Qodex server?"
 
@@ -364,6 +371,74 @@ def days_count(value: str) -> int:
     return days
 
 
+RUN_POLL_SECONDS = 1.0
+FINISHED = {"passed", "failed", "error", "blocked"}
+
+
+def cmd_runs_start(args, out) -> int:
+    """Start a run of one scenario, follow it step by step, print the result; 0 only when it passed."""
+    config = Config.load()
+    config.require_login()
+    slug = current_project(config)["slug"]
+    scenario = args.scenario.strip()
+    body: dict[str, Any] = {"scenario_id": int(scenario)} if scenario.isdigit() else {"scenario": scenario}
+    if args.env:
+        body["environment"] = args.env
+    with Api(config.url, config.key) as api:
+        run = Api.check(api.call("POST", f"/p/{slug}/test-runs", json=body))
+        run_id = run["id"]
+        print(f"Run #{run_id} queued.", file=out, flush=True)
+        if args.no_wait:
+            return 0
+        shown = 0
+        deadline = time.monotonic() + args.timeout
+        try:
+            while True:
+                run = api.get(f"/p/{slug}/test-runs/{run_id}")
+                for step in run["steps"][shown:]:
+                    if step["status"] == "skipped" and run["status"] in FINISHED:
+                        continue
+                    print(step_line(shown + 1, run["steps_total"], step), file=out, flush=True)
+                    shown += 1
+                if run["status"] in FINISHED:
+                    break
+                if time.monotonic() > deadline:
+                    raise CliError(
+                        f"Run #{run_id} is still {run['status']} after {args.timeout:g} s; stopped waiting."
+                    )
+                time.sleep(RUN_POLL_SECONDS)
+        except KeyboardInterrupt:
+            api.call("POST", f"/p/{slug}/test-runs/{run_id}/cancel")
+            print(f"\nCancelled run #{run_id}.", file=out)
+            return 130
+    print(run_summary(run), file=out)
+    return 0 if run["status"] == "passed" else 1
+
+
+def step_line(number: int, total: int, step: dict) -> str:
+    status = step["status"].upper()
+    where = f" {step['request']['method']} {step['request']['url']}" if step.get("request") else ""
+    answer = f" → {step['response']['status']}" if step.get("response") else ""
+    timing = f" ({step['duration_ms']} ms)" if step.get("duration_ms") is not None else ""
+    line = f"[{number}/{total}] {status:<7} {step['name']}{where}{answer}{timing}"
+    if step["reason"] and step["status"] != "passed":
+        line += f"\n          {step['reason']}"
+    return line
+
+
+def run_summary(run: dict) -> str:
+    took = ""
+    if run.get("started_at") and run.get("finished_at"):
+        from datetime import datetime
+
+        began, ended = (
+            datetime.fromisoformat(run[k].replace("Z", "+00:00")) for k in ("started_at", "finished_at")
+        )
+        took = f" in {(ended - began).total_seconds():.1f} s"
+    reason = f": {run['reason']}" if run.get("reason") else ""
+    return f"Run #{run['id']} {run['status']} against {run['environment']}{took}{reason}"
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="qodex", description="Qodex from the command line.")
     root.add_argument("--version", action="version", version=f"qodex {installed_version()}")
@@ -394,6 +469,20 @@ def parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="action"
     )
     envs.add_parser("list", help="list environments").set_defaults(run=cmd_envs_list)
+
+    runs = commands.add_parser("runs", help="test runs of the current project").add_subparsers(
+        dest="action", required=True, metavar="action"
+    )
+    start = runs.add_parser(
+        "start",
+        help="run a scenario and wait for the result",
+        description="Start a run, print each step as it ends, and exit 0 only when the run passed.",
+    )
+    start.add_argument("scenario", help="the scenario's id, or its name")
+    start.add_argument("--env", help="environment name (default: your only one)")
+    start.add_argument("--no-wait", action="store_true", help="print the run id and return at once")
+    start.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait at most (default 3600)")
+    start.set_defaults(run=cmd_runs_start)
 
     usage = commands.add_parser(
         "usage",

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "byok",
     "usage",
     "qa",
+    "django_tasks",
+    "django_tasks_db",  # the task queue's table; qa.worker runs what is queued there
 ]
 
 MIDDLEWARE = [
@@ -210,6 +212,16 @@ else:
             ) from None
 # How long a token from an environment's API login is reused before logging in again.
 QODEX_LOGIN_TOKEN_TTL_SECONDS = 30 * 60
+
+# Test runs execute on a database-backed task queue (no broker): `manage.py run_worker` (qa.worker), which
+# `make run` starts next to the web server.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+QODEX_RUN_STEP_TIMEOUT_SECONDS = env.float("QODEX_RUN_STEP_TIMEOUT_SECONDS", default=30.0)
+QODEX_RUN_TIMEOUT_SECONDS = env.float("QODEX_RUN_TIMEOUT_SECONDS", default=15 * 60.0)
+# A running run whose worker has not shown a sign of life for this long was left by a killed worker.
+QODEX_RUN_STALE_SECONDS = env.float("QODEX_RUN_STALE_SECONDS", default=60.0)
+# Seconds before each retry of a webhook callback that failed (qa.webhooks): 6 attempts over ~40 minutes.
+QODEX_WEBHOOK_RETRY_DELAYS = [10, 30, 120, 600, 1800]
 
 # LLM providers and the platform's own funding (SPEC §7). Every provider is reached through its
 # OpenAI-compatible endpoint; the *_BASE_URL settings point them elsewhere (the stand-in server offline).

@@ -63,3 +63,12 @@ def make_spend(project, usd: str, *, ago=None, funding: str = "platform", model:
         cost_usd=Decimal(usd),
         created_at=timezone.now() - (ago if ago is not None else timedelta(minutes=1)),
     )
+
+
+def make_scenario(project, steps: list | None = None, **extra):
+    """A scenario of `project` with SPEC §9 `steps` (active unless said otherwise)."""
+    from qa.models import Scenario
+
+    extra.setdefault("name", f"Scenario {next(_seq)}")
+    extra.setdefault("status", Scenario.Status.ACTIVE)
+    return Scenario.objects.create(project=project, steps=steps or [], **extra)

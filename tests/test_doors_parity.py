@@ -32,7 +32,7 @@ from projects.models import (
     ProjectMember,
 )
 from projects.roles import Role
-from qa.models import Collection, Conversation, Scenario, Script
+from qa.models import Collection, Conversation, Finding, Scenario, Script, TestRun, WebhookSecret
 from qodex.doors import DOORS
 from tests.api.conftest import ApiClient, set_sudo
 from tests.factories import make_project, make_user
@@ -661,6 +661,102 @@ SCENARIO_ROWS = [
 ]
 ROWS += SCENARIO_ROWS
 
+
+def a_runnable_scenario(world: World) -> Scenario:
+    """Members on the target project, an environment there and a scenario to run (nothing listens: the
+    runs these rows start stay queued, no worker runs in these tests)."""
+    an_environment(world)
+    return Scenario.objects.create(
+        project=world.project, name="Smoke", steps=[{"method": "GET", "target": "${baseUrl}/health"}]
+    )
+
+
+def a_run(world: World, **fields) -> TestRun:
+    scenario = a_runnable_scenario(world)
+    return TestRun.objects.create(
+        project=world.project,
+        scenario=scenario,
+        scenario_ids=[scenario.pk],
+        environment=Environment.objects.get(project=world.project),
+        environment_name="Staging",
+        **fields,
+    )
+
+
+def a_failed_run(world: World) -> TestRun:
+    run = a_run(world, status=TestRun.Status.FAILED)
+    run.step_results.create(position=0, scenario=run.scenario, name="Health", status="failed")
+    return run
+
+
+def a_finding(world: World) -> Finding:
+    run = a_failed_run(world)
+    return Finding.objects.create(
+        project=world.project, title="Health › 500", fingerprint="f" * 64, test_run=run, scenario=run.scenario
+    )
+
+
+def runs_url(world: World, tail: str = "") -> str:
+    return f"/api/v1/p/{world.slug}/test-runs{tail}"
+
+
+RUN_ROWS = [
+    Row(
+        "qa.doors.start_run",
+        "test_run.started",
+        MEMBERS,
+        setup=a_runnable_scenario,
+        happened=lambda w, s: TestRun.objects.filter(project=w.project).exists(),
+        page=lambda c, w, s: c.post(f"/p/{w.slug}/test-runs/start", {"scenario_id": s.pk}),
+        api=lambda a, w, s: a.post(runs_url(w), json={"scenario_id": s.pk, "environment": "Staging"}),
+    ),
+    Row(
+        "qa.doors.cancel_run",
+        "test_run.cancelled",
+        MEMBERS,
+        setup=a_run,
+        happened=lambda w, r: TestRun.objects.get(pk=r.pk).reason == "cancelled",
+        page=lambda c, w, r: c.post(f"/p/{w.slug}/test-runs/{r.pk}/", {"action": "cancel"}),
+        api=lambda a, w, r: a.post(runs_url(w, f"/{r.pk}/cancel")),
+    ),
+    # Re-running is a page button; CI starts a new run instead.
+    Row(
+        "qa.doors.rerun_failed",
+        "test_run.rerun",
+        MEMBERS,
+        setup=a_failed_run,
+        happened=lambda w, r: TestRun.objects.filter(project=w.project).count() == 2,
+        page=lambda c, w, r: c.post(f"/p/{w.slug}/test-runs/{r.pk}/", {"action": "rerun"}),
+    ),
+    Row(
+        "qa.doors.triage_finding",
+        "finding.triaged",
+        MEMBERS,
+        setup=a_finding,
+        happened=lambda w, f: Finding.objects.get(pk=f.pk).status == "fixed",
+        page=lambda c, w, f: c.post(f"/p/{w.slug}/findings/{f.pk}/", {"status": "fixed"}),
+        api=lambda a, w, f: a.patch(f"/api/v1/p/{w.slug}/findings/{f.pk}", json={"status": "fixed"}),
+    ),
+]
+ROWS += RUN_ROWS
+
+
+def a_webhook_secret(world: World) -> str:
+    members_of_target(world)
+    return WebhookSecret.for_project(world.project).secret
+
+
+# The signing secret lives on the API keys page only.
+ROWS.append(
+    Row(
+        "qa.doors.rotate_webhook_secret",
+        "webhook.secret_rotated",
+        ADMINS,
+        setup=a_webhook_secret,
+        happened=lambda w, old: WebhookSecret.objects.get(project=w.project).secret != old,
+        page=lambda c, w, _: c.post(f"/p/{w.slug}/settings/api-keys/", {"action": "rotate_webhook_secret"}),
+    )
+)
 
 # The switcher is a personal choice with no audit event: its own parity test below.
 SWITCHERS = {"owner", "admin", "member", "viewer"}  # members of the project; org admins have no membership

@@ -92,6 +92,24 @@ def add_collections(cast, n):
         CollectionScenario.objects.create(collection=collection, scenario=scenario)
 
 
+def add_test_runs(cast, n):
+    from qa.models import TestRun
+
+    TestRun.objects.bulk_create(
+        TestRun(project=cast.project, environment_name="Staging", scenario_ids=[1]) for _ in range(n)
+    )
+
+
+def add_findings(cast, n):
+    from qa.models import Finding
+
+    start = Finding.objects.count()
+    Finding.objects.bulk_create(
+        Finding(project=cast.project, title=f"finding {i}", fingerprint=f"{i:064x}")
+        for i in range(start, start + n)
+    )
+
+
 LISTS: list[tuple[str, Callable]] = [
     ("/api/v1/org/projects", add_projects),
     ("/api/v1/org/api-keys", add_keys),
@@ -105,6 +123,8 @@ LISTS: list[tuple[str, Callable]] = [
     ("/api/v1/p/{slug}/scenarios", add_scenarios),
     ("/api/v1/p/{slug}/scenarios?tag=smoke&status=draft", add_scenarios),
     ("/api/v1/p/{slug}/collections", add_collections),
+    ("/api/v1/p/{slug}/test-runs", add_test_runs),
+    ("/api/v1/p/{slug}/findings", add_findings),
 ]
 
 

@@ -1,5 +1,9 @@
 """`make run`'s server: runserver, then the demo login under Django's banner, where it stays in view.
 
+Test runs execute off the request cycle: the serving process also runs the background worker (qa.worker:
+two threads on the database task queue, and the sweep of runs a killed worker left), so a run started in
+the demo runs. In production the worker is its own process, `manage.py run_worker`.
+
 Offline by default: with DEBUG on and no QODEX_PLATFORM_API_KEY, LLM calls go to the stand-in provider
 (byok/standin.py) started in a background thread of the serving process, so the playground answers.
 """
@@ -9,6 +13,7 @@ from whitenoise.runserver_nostatic.management.commands.runserver import Command 
 
 from byok.standin import StandIn
 from projects.management.commands.seed_demo import CAST, DEMO_EMAIL, DEMO_PASSWORD
+from qa.worker import start_worker
 
 STANDIN_KEY = "sk-offline-demo-standin-key"  # not a secret: the stand-in takes any key
 STANDIN_CHUNK_DELAY = 0.08  # seconds between streamed pieces, so a demo shows the reply streaming in
@@ -30,17 +35,20 @@ class Command(RunserverCommand):
     """The runserver `manage.py runserver` is here (whitenoise's, static files through the middleware)."""
 
     help = (
-        "Serve like runserver; once the server listens, print the demo login (make run). With DEBUG on "
-        "and no QODEX_PLATFORM_API_KEY, LLM calls go to the offline stand-in."
+        "Serve like runserver with the background worker; once the server listens, print the demo login "
+        "(make run). With DEBUG on and no QODEX_PLATFORM_API_KEY, LLM calls go to the offline stand-in."
     )
     standin = None
+    worker = None
 
     def inner_run(self, *args, **options):
         # Here, not in handle(): under the autoreloader this is the process that serves.
         self.standin = start_offline_llm()
+        self.worker = start_worker(threads=2)
         try:
             super().inner_run(*args, **options)
         finally:
+            self.worker.stop(timeout=5)
             if self.standin is not None:
                 self.standin.stop()
 
@@ -55,6 +63,7 @@ class Command(RunserverCommand):
         self.stdout.write(
             self.style.SUCCESS(f"\nDemo login: {DEMO_EMAIL} / {DEMO_PASSWORD}  (staff too: /admin/)")
             + f"\nOther demo users, same password: {others}\n"
+            + "Test runs execute on the background worker running in this process (2 threads).\n"
             + offline
         )
         self.stdout.flush()
