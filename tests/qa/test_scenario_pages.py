@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from environments.models import Environment
 from projects.access import Actor
 from projects.models import AuditEvent
 from qa import doors
@@ -321,11 +322,14 @@ def test_viewers_read_the_steps_but_get_no_form(cast, login):
     assert response.status_code == 403 and Scenario.objects.count() == 1
 
 
-def test_run_now_appears_only_where_test_runs_can_start(cast, login):
+def test_run_now_needs_an_environment_to_run_against(cast, login):
     scenario = a_scenario(cast)
     page = login(cast.member).get(f"{base(cast)}{scenario.pk}/").content.decode()
-    assert 'name="scenario_id"' not in page  # no test_run_start route in this build
-    assert "Running scenarios arrives with test runs." in page
+    assert 'name="scenario_id"' not in page and "add an environment" in page
+    Environment.objects.create(project=cast.project, name="Staging", base_url="https://staging.example.com")
+    page = login(cast.member).get(f"{base(cast)}{scenario.pk}/").content.decode()
+    assert f'action="/p/{cast.project.slug}/test-runs/start"' in page
+    assert f'name="scenario_id" value="{scenario.pk}"' in page and "Run now" in page
 
 
 # --- duplicate, delete, scripts ----------------------------------------------------------------------
