@@ -200,8 +200,13 @@ def reserve(project: Project, estimate: Decimal) -> Reservation:
     return reservation
 
 
+def release(reservation: Reservation | None) -> tuple[str, list] | None:
+    """The statement that stops holding a reservation, for the gateway to commit with the call's usage row."""
+    return (SETTLE_SQL, [reservation.id]) if reservation is not None else None
+
+
 def settle(reservation: Reservation | None) -> None:
-    """The call is over and its usage row written: stop holding its estimate."""
+    """Stop holding a reservation whose call ended without a usage row (or a refused admission)."""
     if reservation is not None:
         with connection.cursor() as cursor:
             cursor.execute(SETTLE_SQL, [reservation.id])

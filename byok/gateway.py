@@ -76,20 +76,21 @@ class _Call:
     reservation: Any = None  # what byok.caps holds for a platform-funded call until its row is written
 
     def record(self, outcome: str, *, error_code: str = "", usage: Any = None) -> LlmUsageLog:
-        """Write the call's one usage row (and its rollups), then release its reservation: in between, a
-        cap check counts the call twice, never not at all."""
-        row = self._insert(outcome, error_code, _tokens(usage))
-        if self.reservation is not None:
-            alerts.note_spend(self.project, self.reservation.spent_before, row.cost_usd)
-        self.settle()
+        """Write the call's one usage row (and its rollups) and release its reservation, in one commit: a
+        cap check sees the call's cost either as held or as spent, never both, never neither."""
+        reservation, self.reservation = self.reservation, None
+        row = self._insert(outcome, error_code, _tokens(usage), caps.release(reservation))
+        if reservation is not None:
+            alerts.note_spend(self.project, reservation.spent_before, row.cost_usd)
         return row
 
     def settle(self) -> None:
         caps.settle(self.reservation)
         self.reservation = None
 
-    def _insert(self, outcome: str, error_code: str, tokens: dict) -> LlmUsageLog:
+    def _insert(self, outcome: str, error_code: str, tokens: dict, also=None) -> LlmUsageLog:
         return LlmUsageLog.objects.record(
+            also=also,
             project=self.project,
             organization_id=self.project.organization_id,
             user=self.user if getattr(self.user, "is_authenticated", False) else None,

@@ -13,13 +13,14 @@ from projects.models import ApiKey, Organization, Project
 
 
 class LlmUsageLogManager(models.Manager):
-    def record(self, **fields) -> LlmUsageLog:
+    def record(self, *, also: tuple[str, list] | None = None, **fields) -> LlmUsageLog:
         """The only way to write a usage row: inserts it and adds it to the rollups (usage.rollups) in
-        one transaction, so the sums the consoles and the caps read always equal the log."""
+        one transaction, so the sums the consoles and the caps read always equal the log. `also`: one
+        more write, as (sql, params), that must commit with the row (usage.rollups.insert)."""
         from usage import rollups
 
         row = self.model(**fields)
-        rollups.insert(row)
+        rollups.insert(row, also)
         return row
 
 

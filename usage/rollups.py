@@ -151,8 +151,8 @@ def add(row: LlmUsageLog) -> None:
 
 
 @cache
-def _insert_with_rollups_sql() -> str:
-    """PostgreSQL: the row and its four rollup upserts as one statement (data-modifying WITH clauses)."""
+def _insert_with_rollups_sql(also: str = "") -> str:
+    """PostgreSQL: the row, its four rollup upserts (and `also`) as one statement (data-modifying WITH)."""
     quote = connection.ops.quote_name
     columns = [field.column for field in _log_fields()]
     clauses = [
@@ -160,6 +160,8 @@ def _insert_with_rollups_sql() -> str:
         f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id)"
     ]
     clauses += [f"bucket_{index} AS ({_upsert_sql(table)})" for index, table in enumerate(TABLES)]
+    if also:
+        clauses.append(f"also AS ({also})")
     return f"WITH {', '.join(clauses)} SELECT id FROM logged"  # noqa: S608  (our names; values are parameters)
 
 
@@ -169,23 +171,29 @@ def _log_fields() -> list:
     return [field for field in meta.local_concrete_fields if field is not meta.pk]
 
 
-def insert(row: LlmUsageLog) -> None:
+def insert(row: LlmUsageLog, also: tuple[str, list] | None = None) -> None:
     """Insert an unsaved usage row and add it to every rollup, atomically (LlmUsageLog.objects.record).
+    `also`, (sql, params) of one more INSERT, UPDATE or DELETE, commits with them (the gateway releases
+    the call's cap reservation this way).
 
     On PostgreSQL this is one statement, so one round trip and one commit: the gateway writes a row per
-    LLM call and the separate INSERT, four upserts and their transaction cost ~0.8 ms more per call
-    (docs/PERFORMANCE.md). Elsewhere it is the plain save and `add` in one transaction; tests run the
-    same rollup checks on both (tests/usage/test_rollups.py)."""
+    LLM call, and the separate statements and their transaction cost ~0.8 ms more per call
+    (docs/PERFORMANCE.md). Elsewhere it is the plain save, `add` and `also` in one transaction; tests
+    run the same rollup checks on both (tests/usage/test_rollups.py)."""
+    also_sql, also_params = also or ("", [])
     if connection.vendor != "postgresql":
         with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
             row.save(force_insert=True)
             add(row)
+            if also_sql:
+                with connection.cursor() as cursor:
+                    cursor.execute(also_sql, also_params)
         return
     params = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in _log_fields()]
     for bucket in _bucket_params(row):
         params += bucket
     with connection.cursor() as cursor:
-        cursor.execute(_insert_with_rollups_sql(), params)
+        cursor.execute(_insert_with_rollups_sql(also_sql), params + list(also_params))
         row.pk = cursor.fetchone()[0]
     row._state.adding, row._state.db = False, connection.alias
 

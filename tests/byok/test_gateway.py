@@ -257,3 +257,15 @@ def test_a_byok_base_url_is_an_outbound_target(cast, platform, settings):
         gateway.complete(cast.project, source="chat", messages=HELLO)
     assert refused.value.code == "invalid_request"
     assert platform.requests == []  # the key was never sent
+
+
+def test_no_reservation_outlives_its_call_whatever_the_outcome(cast, platform):
+    from byok.models import CapReservation
+
+    gateway.complete(cast.project, source="chat", messages=HELLO, model="priced-model")
+    with pytest.raises(gateway.LlmError):
+        gateway.complete(cast.project, source="chat", messages=HELLO, model="priced-model?status=500")
+    reply = gateway.stream(cast.project, source="chat", messages=HELLO, model="priced-model")
+    assert "".join(reply)
+    assert CapReservation.objects.count() == 0
+    assert [row.outcome for row in rows(cast.project)] == ["ok", "error", "ok"]
