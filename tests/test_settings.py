@@ -85,3 +85,13 @@ def test_postgresql_connections_prepare_repeated_statements_unless_turned_off():
     assert run_django(code, DEBUG="1", DATABASE_URL=url).stdout.split() == ["5"]
     off = run_django(code, DEBUG="1", DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="0")
     assert off.stdout.split() == ["None"], off.stderr
+
+
+def test_the_embedded_sqlite_database_logs_ahead_and_takes_its_write_lock_up_front(tmp_path):
+    code = (
+        "from django.db import connection as c\n"
+        "cursor = c.cursor(); cursor.execute('PRAGMA journal_mode')\n"
+        "print(cursor.fetchone()[0], c.settings_dict['OPTIONS']['transaction_mode'])"
+    )
+    result = run_django(code, DEBUG="1", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert result.stdout.split() == ["wal", "IMMEDIATE"], result.stderr
