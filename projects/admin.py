@@ -4,7 +4,6 @@ from projects.models import (
     ApiKey,
     AuditEvent,
     Invitation,
-    Memory,
     Organization,
     OrgMembership,
     Project,
@@ -70,25 +69,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
     exclude = ["key_hash"]
 
     def has_add_permission(self, request):
-        return False
-
-
-@admin.register(Memory)
-class MemoryAdmin(admin.ModelAdmin):
-    """Read-only here: memories change through the product so memory_count stays exact."""
-
-    list_display = ["__str__", "project", "organization", "created_at"]
-    list_select_related = ["project", "organization"]
-    search_fields = ["content"]
-    raw_id_fields = ["project", "organization", "created_by"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
 

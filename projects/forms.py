@@ -108,11 +108,3 @@ class ApiKeyCreateForm(forms.Form):
         if not name:
             raise forms.ValidationError("Give the key a name.")
         return name
-
-
-class MemoryForm(forms.Form):
-    content = forms.CharField(
-        max_length=20_000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Something the assistant should know about this project.",
-    )

@@ -9,12 +9,10 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import connections, models, transaction
-from django.db.models import F, Q
+from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -141,7 +139,7 @@ class Project(models.Model):
     name = models.CharField(max_length=100)
     slug = models.CharField(max_length=48, unique=True, validators=[validate_project_slug])
     is_default = models.BooleanField(default=False)
-    # Maintained by the memory code with F() updates; callers never write it.
+    # Maintained by qa.models.Memory with F() updates; callers never write it.
     memory_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -205,11 +203,14 @@ class Project(models.Model):
 
     @transaction.atomic
     def soft_delete(self) -> None:
+        from qa.models import Memory  # qa.models imports this module
+
         if self.is_default:
             raise ValidationError("The default project can’t be deleted while it is the default.")
         self.deleted_at = timezone.now()
         # The project row first, then its memories: the same lock order as Memory.objects.add() and
-        # Memory.delete(), so a concurrent write waits for us (and then sees the project gone).
+        # Memory.delete() (qa/models.py), so a concurrent write waits for us (and then sees the project
+        # gone).
         self.memory_count = 0
         self.save(update_fields=["deleted_at", "memory_count"])
         # Memories become org-wide (SPEC §2).
@@ -490,118 +491,6 @@ def _keys_with_prefix(prefix: str) -> models.QuerySet[ApiKey]:
     """Every API request runs this lookup, so its SQL is compiled once per process (qodex.prepared, fenced:
     with a plain queryset here the API throughput budget fails, docs/PERFORMANCE.md)."""
     return ApiKey.objects.select_related("organization", "project").filter(prefix=prefix)
-
-
-class MemoryQuerySet(models.QuerySet):
-    def for_project(self, project: Project) -> MemoryQuerySet:
-        return self.filter(project=project)
-
-    def org_wide(self, organization: Organization) -> MemoryQuerySet:
-        return self.filter(organization=organization, project__isnull=True)
-
-    def search(self, text: str) -> MemoryQuerySet:
-        """Full-text search on PostgreSQL (served by the GIN index below); a plain contains on SQLite."""
-        text = text.replace("\x00", "")  # PostgreSQL can't hold a NUL even in a query parameter
-        if connections[self.db].vendor == "postgresql":
-            return self.annotate(content_search=MEMORY_SEARCH_VECTOR).filter(
-                content_search=SearchQuery(text, config=MEMORY_SEARCH_CONFIG, search_type="websearch")
-            )
-        return self.filter(content__icontains=text)
-
-
-class MemoryManager(models.Manager.from_queryset(MemoryQuerySet)):
-    @transaction.atomic
-    def add(
-        self,
-        *,
-        content: str,
-        project: Project | None = None,
-        organization: Organization | None = None,
-        metadata: dict | None = None,
-        created_by=None,
-    ) -> Memory:
-        """The only way to create a memory: in `project`, or org-wide in `organization`.
-
-        The counter goes up in the same transaction, with an UPDATE that also locks the project row and
-        refuses a project deleted meanwhile, so `memory_count` equals the rows under concurrent writers.
-        """
-        if project is not None:
-            counted = Project.objects.filter(pk=project.pk, deleted_at__isnull=True).update(
-                memory_count=F("memory_count") + 1
-            )
-            if not counted:
-                raise ValidationError("This project was deleted.")
-            organization = project.organization
-        memory = self.model(
-            project=project,
-            organization=organization,
-            content=content,
-            metadata=metadata or {},
-            created_by=created_by,
-        )
-        memory._counted = True
-        memory.save(using=self.db)
-        return memory
-
-
-MEMORY_SEARCH_CONFIG = "english"
-MEMORY_SEARCH_VECTOR = SearchVector("content", config=MEMORY_SEARCH_CONFIG)
-
-
-class Memory(models.Model):
-    """Project knowledge (SPEC §2): null `project` = org-wide. Create with Memory.objects.add()."""
-
-    project = models.ForeignKey(
-        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="memories"
-    )
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memories")
-    content = models.TextField()
-    metadata = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = MemoryManager()
-
-    class Meta:
-        verbose_name_plural = "memories"
-        indexes = [
-            # A project's memories, newest first (the API list's keyset on id).
-            models.Index(fields=["project", "-id"], name="memory_project_recent"),
-            # The org-wide memories of an organization, newest first.
-            models.Index(
-                fields=["organization", "-id"],
-                condition=Q(project__isnull=True),
-                name="memory_org_wide_recent",
-            ),
-            # ?q= full-text search: the same expression as MemoryQuerySet.search (PostgreSQL only; the
-            # migration skips it elsewhere).
-            GinIndex(MEMORY_SEARCH_VECTOR, name="memory_content_search"),
-        ]
-
-    def __str__(self) -> str:
-        return self.content[:60]
-
-    def save(self, *args, **kwargs) -> None:
-        if self._state.adding and not getattr(self, "_counted", False):
-            raise ValidationError("Create memories with Memory.objects.add() so memory_count stays exact.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        """Delete and count down in one transaction, locking the project row before the memory (the
-        order soft_delete uses), so a concurrent soft delete and this never deadlock or miscount."""
-        with transaction.atomic(using=kwargs.get("using")):
-            if self.project_id is not None:
-                list(Project.objects.select_for_update().filter(pk=self.project_id).values_list("pk"))
-            row = Memory.objects.select_for_update().filter(pk=self.pk).values("project_id").first()
-            if row is None:
-                return 0, {}
-            result = super().delete(*args, **kwargs)
-            if row["project_id"] is not None:
-                Project.objects.filter(pk=row["project_id"]).update(memory_count=F("memory_count") - 1)
-            return result
 
 
 class AuditEvent(models.Model):

@@ -5,7 +5,7 @@ from django.urls import include, path
 from byok import playground
 from byok import views as byok_views
 from projects import views
-from qa import run_pages
+from qa import memory_views, run_pages
 from qa import views as qa_views
 from usage import views as usage_views
 
@@ -24,7 +24,7 @@ urlpatterns = [
     path("findings/<int:pk>/", run_pages.finding, name="finding"),
     path("playground/", playground.playground, name="playground"),
     path("playground/stream/<str:key>/", playground.playground_stream, name="playground_stream"),
-    path("memory/", views.memory, name="memory"),
+    path("memory/", memory_views.memory, name="memory"),
     path("settings/", views.settings, name="settings"),
     path("settings/members/", views.members, name="members"),
     path("settings/environments/", include("environments.urls")),  # environments, environment_new, …

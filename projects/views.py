@@ -19,7 +19,6 @@ from projects.access import Actor, ProjectAccess, project_view
 from projects.forms import (
     ApiKeyCreateForm,
     InviteForm,
-    MemoryForm,
     ProjectCreateForm,
     ProjectDeleteForm,
     ProjectRenameForm,
@@ -31,7 +30,6 @@ from projects.models import (
     ApiKey,
     AuditEvent,
     Invitation,
-    Memory,
     Organization,
     Project,
 )
@@ -131,42 +129,6 @@ def overview(request: HttpRequest, project: Project, access: ProjectAccess) -> H
         else [],
     }
     return render(request, "projects/overview.html", context)
-
-
-@project_view()
-def memory(request: HttpRequest, project: Project, access: ProjectAccess) -> HttpResponse:
-    """The project's knowledge: list and search; members add, edit and delete (SPEC §9)."""
-    form = MemoryForm()
-    if request.method == "POST":
-        actor = Actor.of(request)
-        action = request.POST.get("action")
-        if action == "add":
-            form = MemoryForm(request.POST)
-            if form.is_valid():
-                doors.add_memory(actor, project, form.cleaned_data["content"])
-                messages.success(request, "Memory added.")
-                return redirect("projects:memory", slug=project.slug)
-        elif action in ("edit", "delete"):
-            item = get_object_or_404(Memory.objects.for_project(project), pk=posted_id(request, "memory_id"))
-            if action == "delete":
-                doors.delete_memory(actor, project, item)
-                messages.success(request, "Memory deleted.")
-            else:
-                doors.update_memory(actor, project, item, content=request.POST.get("content", ""))
-                messages.success(request, "Memory updated.")
-            return redirect("projects:memory", slug=project.slug)
-        else:
-            messages.error(request, "Unknown action.")
-    query = request.GET.get("q", "").strip()[:200]
-    memories = Memory.objects.for_project(project).select_related("created_by").order_by("-pk")
-    if query:
-        memories = memories.search(query)
-    context = {
-        "form": form,
-        "query": query,
-        "page": Paginator(memories, 50).get_page(request.GET.get("page")),
-    }
-    return render(request, "projects/memory.html", context, status=400 if request.method == "POST" else 200)
 
 
 @project_view(write="project:admin")

@@ -4,8 +4,8 @@ chat page (qa/views.py) and the API (qa/api.py), both calling it with `source=ch
 from __future__ import annotations
 
 from byok.playground import models_for
-from projects.models import Memory, Project
-from qa.models import Conversation
+from projects.models import Project
+from qa.models import Conversation, Memory
 from usage.models import LlmUsageLog
 
 SOURCE = LlmUsageLog.Source.CHAT

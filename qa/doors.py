@@ -1,7 +1,9 @@
 """Doors of qa/ (docs/ARCHITECTURE.md). Members and up (SPEC §3: members create and edit chats,
-scenarios and runs); viewers read.
+memories, scenarios and runs); viewers read.
 
 Chats: create, rename and delete a conversation, post a message and record the assistant's reply.
+Memories: add, update and delete a project's, or an organization's org-wide ones (org admins: their scope
+depends on the target, so these doors ask `actor.require` in their body).
 Scenarios: create, update, duplicate, delete and import them (qa.importers reads the documents, qa.steps
 checks the steps); add, update and delete their scripts; create, update and delete collections.
 Test runs and findings: start a run (a scenario, a collection, or the webhook's pick), cancel it, re-run
@@ -14,9 +16,11 @@ rollback, and a transaction must not stay open while a provider streams (qa/view
 from __future__ import annotations
 
 import copy
+import math
 import re
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -24,7 +28,7 @@ from django.utils import timezone
 from environments.models import Environment
 from projects import audit
 from projects.access import Actor
-from projects.models import Project, ProjectMember
+from projects.models import Organization, Project, ProjectMember
 from qa import runner, tasks
 from qa.models import (
     TITLE_MAX,
@@ -32,6 +36,7 @@ from qa.models import (
     CollectionScenario,
     Conversation,
     Finding,
+    Memory,
     Message,
     Priority,
     Scenario,
@@ -155,6 +160,122 @@ def record_reply(
     )
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
     return message
+
+
+# --- Memories (SPEC §2): a project's, or org-wide ones (org admins) ------------------------------------
+
+MEMORY_MAX = 20_000
+INT64 = 2**63
+
+
+def json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why `value` can't be stored and served as JSON (numbers beyond 64 bits, NaN, infinities), or None."""
+    if depth > 32:
+        return "is nested too deeply"
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return None
+    if isinstance(value, int):
+        return None if -INT64 <= value < INT64 else "holds an integer wider than 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "holds a number that is not finite (NaN or infinity)"
+    if isinstance(value, dict):
+        return next((p for v in value.values() if (p := json_problem(v, depth + 1))), None)
+    if isinstance(value, list):
+        return next((p for v in value if (p := json_problem(v, depth + 1))), None)
+    return "holds a value that is not JSON"
+
+
+def _memory_scope(target: Project | Organization) -> str:
+    return "project:write" if isinstance(target, Project) else "org:admin"
+
+
+def _clean_memory(content: str | None, metadata: Any) -> tuple[str | None, Any]:
+    if content is not None:
+        content = content.strip()
+        if not content:
+            raise Invalid.field("content", "A memory needs some text.")
+        if len(content) > MEMORY_MAX:
+            raise Invalid.field("content", f"Keep a memory under {MEMORY_MAX:,} characters.")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise Invalid.field("metadata", "metadata must be a JSON object.")
+        if problem := json_problem(metadata):
+            raise Invalid.field("metadata", f"metadata {problem}.")
+    return content, metadata
+
+
+def _memory_of(target: Project | Organization, memory: Memory) -> Memory:
+    if isinstance(target, Project):
+        belongs = memory.project_id == target.pk
+    else:
+        belongs = memory.project_id is None and memory.organization_id == target.pk
+    if not belongs:
+        raise NotFound("No memory with this id here.", code="memory_not_found")
+    return memory
+
+
+@door("memory.created", scope=None)
+def add_memory(
+    actor: Actor, target: Project | Organization, content: str, metadata: dict | None = None
+) -> Memory:
+    """A memory of a project, or org-wide when `target` is the organization (org admins)."""
+    actor.require(target, _memory_scope(target))
+    content, metadata = _clean_memory(content, metadata if metadata is not None else {})
+    project = target if isinstance(target, Project) else None
+    try:
+        memory = Memory.objects.add(
+            project=project,
+            organization=None if project else target,
+            content=content,
+            metadata=metadata,
+            created_by=actor.person,
+        )
+    except ValidationError:
+        raise NotFound("This project was deleted.", code="project_not_found") from None
+    audit.record(
+        actor,
+        "memory.created",
+        project=project,
+        organization=memory.organization,
+        target=f"memory {memory.pk}",
+    )
+    return memory
+
+
+@door("memory.updated", scope=None)
+def update_memory(
+    actor: Actor,
+    target: Project | Organization,
+    memory: Memory,
+    *,
+    content: str | None = None,
+    metadata: dict | None = None,
+) -> Memory:
+    actor.require(target, _memory_scope(target))
+    _memory_of(target, memory)
+    content, metadata = _clean_memory(content, metadata)
+    if content is not None:
+        memory.content = content
+    if metadata is not None:
+        memory.metadata = metadata
+    memory.save(update_fields=["content", "metadata", "updated_at"])
+    audit.record(
+        actor,
+        "memory.updated",
+        project=memory.project,
+        organization=memory.organization,
+        target=f"memory {memory.pk}",
+    )
+    return memory
+
+
+@door("memory.deleted", scope=None)
+def delete_memory(actor: Actor, target: Project | Organization, memory: Memory) -> None:
+    actor.require(target, _memory_scope(target))
+    _memory_of(target, memory)
+    pk, project, organization = memory.pk, memory.project, memory.organization
+    memory.delete()
+    audit.record(actor, "memory.deleted", project=project, organization=organization, target=f"memory {pk}")
 
 
 # --- Scenarios, their scripts, collections, import (SPEC §9) ---------------------------------------------

@@ -1,17 +1,21 @@
 """The project-owned work objects of SPEC §9 (STYLE.md's qa/): the chats with the project's assistant,
-scenarios (with their scripts), collections, test runs with their step results, and findings. Change them
-through qa.doors; read them through `<Model>.objects.for_project(project)`."""
+the project's memories, scenarios (with their scripts), collections, test runs with their step results,
+and findings. Change them through qa.doors; read them through `<Model>.objects.for_project(project)`."""
 
 from __future__ import annotations
 
 import secrets
 
 from django.conf import settings
-from django.db import connection, models
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.core.exceptions import ValidationError
+from django.db import connection, connections, models, transaction
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from projects.models import Project
+from projects.models import Organization, Project
 from qodex.crypto import EncryptedTextField
 
 TITLE_MAX = 200
@@ -82,6 +86,124 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"
+
+
+# --- Memories (SPEC §2) ----------------------------------------------------------------------------------
+# They moved here from projects/ without their data moving: the table keeps its name (`projects_memory`)
+# and its indexes theirs; the two migrations of the move change Django's state only.
+
+
+class MemoryQuerySet(models.QuerySet):
+    def for_project(self, project: Project) -> MemoryQuerySet:
+        return self.filter(project=project)
+
+    def org_wide(self, organization: Organization) -> MemoryQuerySet:
+        return self.filter(organization=organization, project__isnull=True)
+
+    def search(self, text: str) -> MemoryQuerySet:
+        """Full-text search on PostgreSQL (served by the GIN index below); a plain contains on SQLite."""
+        text = text.replace("\x00", "")  # PostgreSQL can't hold a NUL even in a query parameter
+        if connections[self.db].vendor == "postgresql":
+            return self.annotate(content_search=MEMORY_SEARCH_VECTOR).filter(
+                content_search=SearchQuery(text, config=MEMORY_SEARCH_CONFIG, search_type="websearch")
+            )
+        return self.filter(content__icontains=text)
+
+
+class MemoryManager(models.Manager.from_queryset(MemoryQuerySet)):
+    @transaction.atomic
+    def add(
+        self,
+        *,
+        content: str,
+        project: Project | None = None,
+        organization: Organization | None = None,
+        metadata: dict | None = None,
+        created_by=None,
+    ) -> Memory:
+        """The only way to create a memory: in `project`, or org-wide in `organization`.
+
+        The counter goes up in the same transaction, with an UPDATE that also locks the project row and
+        refuses a project deleted meanwhile, so `memory_count` equals the rows under concurrent writers.
+        """
+        if project is not None:
+            counted = Project.objects.filter(pk=project.pk, deleted_at__isnull=True).update(
+                memory_count=F("memory_count") + 1
+            )
+            if not counted:
+                raise ValidationError("This project was deleted.")
+            organization = project.organization
+        memory = self.model(
+            project=project,
+            organization=organization,
+            content=content,
+            metadata=metadata or {},
+            created_by=created_by,
+        )
+        memory._counted = True
+        memory.save(using=self.db)
+        return memory
+
+
+MEMORY_SEARCH_CONFIG = "english"
+MEMORY_SEARCH_VECTOR = SearchVector("content", config=MEMORY_SEARCH_CONFIG)
+
+
+class Memory(models.Model):
+    """Project knowledge (SPEC §2): null `project` = org-wide. Create with Memory.objects.add()."""
+
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="memories"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memories")
+    content = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MemoryManager()
+
+    class Meta:
+        db_table = "projects_memory"  # the table it had in projects/: moving the model moved no data
+        verbose_name_plural = "memories"
+        indexes = [
+            # A project's memories, newest first (the API list's keyset on id).
+            models.Index(fields=["project", "-id"], name="memory_project_recent"),
+            # The org-wide memories of an organization, newest first.
+            models.Index(
+                fields=["organization", "-id"],
+                condition=Q(project__isnull=True),
+                name="memory_org_wide_recent",
+            ),
+            # ?q= full-text search: the same expression as MemoryQuerySet.search (PostgreSQL only;
+            # projects/migrations/0003_memories.py skips it elsewhere).
+            GinIndex(MEMORY_SEARCH_VECTOR, name="memory_content_search"),
+        ]
+
+    def __str__(self) -> str:
+        return self.content[:60]
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and not getattr(self, "_counted", False):
+            raise ValidationError("Create memories with Memory.objects.add() so memory_count stays exact.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        """Delete and count down in one transaction, locking the project row before the memory (the
+        order Project.soft_delete uses), so a concurrent soft delete and this never deadlock or miscount."""
+        with transaction.atomic(using=kwargs.get("using")):
+            if self.project_id is not None:
+                list(Project.objects.select_for_update().filter(pk=self.project_id).values_list("pk"))
+            row = Memory.objects.select_for_update().filter(pk=self.pk).values("project_id").first()
+            if row is None:
+                return 0, {}
+            result = super().delete(*args, **kwargs)
+            if row["project_id"] is not None:
+                Project.objects.filter(pk=row["project_id"]).update(memory_count=F("memory_count") - 1)
+            return result
 
 
 # --- Scenarios, scripts, collections, test runs and findings (SPEC §9) ---------------------------------

@@ -141,8 +141,8 @@ def _mount() -> None:
     from byok.api import router as llm_router
     from environments.api import router as environments_router
     from projects.api import router as projects_router
-    from projects.api_memories import router as memories_router
     from qa.api import router as chats_router
+    from qa.api_memories import router as memories_router
     from qa.api_runs import router as runs_router
     from qa.api_scenarios import router as scenarios_router
     from usage.api import router as usage_router

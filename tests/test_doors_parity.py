@@ -26,13 +26,12 @@ from projects.models import (
     ApiKey,
     AuditEvent,
     Invitation,
-    Memory,
     OrgMembership,
     Project,
     ProjectMember,
 )
 from projects.roles import Role
-from qa.models import Collection, Conversation, Finding, Scenario, Script, TestRun, WebhookSecret
+from qa.models import Collection, Conversation, Finding, Memory, Scenario, Script, TestRun, WebhookSecret
 from qodex.doors import DOORS
 from tests.api.conftest import ApiClient, set_sudo
 from tests.factories import make_project, make_user
@@ -246,7 +245,7 @@ ROWS = [
         api=lambda a, w, k: a.delete(f"/api/v1/org/api-keys/{k.pk}"),
     ),
     Row(
-        "projects.doors.add_memory",
+        "qa.doors.add_memory",
         "memory.created",
         MEMBERS,
         setup=members_of_target,
@@ -257,7 +256,7 @@ ROWS = [
         api=lambda a, w, _: a.post(f"/api/v1/p/{w.slug}/memories", json={"content": "Use the EU region"}),
     ),
     Row(
-        "projects.doors.update_memory",
+        "qa.doors.update_memory",
         "memory.updated",
         MEMBERS,
         setup=a_memory,
@@ -268,7 +267,7 @@ ROWS = [
         api=lambda a, w, m: a.patch(f"/api/v1/p/{w.slug}/memories/{m.pk}", json={"content": "Resets weekly"}),
     ),
     Row(
-        "projects.doors.delete_memory",
+        "qa.doors.delete_memory",
         "memory.deleted",
         MEMBERS,
         setup=a_memory,

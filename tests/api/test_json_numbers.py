@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from projects.models import Memory
+from qa.models import Memory
 from tests.api.conftest import ApiClient, error_code
 
 URL = "/api/v1/memories"

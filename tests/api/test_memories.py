@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from projects.models import Memory
+from qa.models import Memory
 from tests.api.conftest import ApiClient, error_code
 from tests.factories import make_project
 

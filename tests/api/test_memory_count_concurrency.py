@@ -8,7 +8,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from projects.models import Memory, Organization, Project
+from projects.models import Organization, Project
+from qa.models import Memory
 
 pytestmark = [pytest.mark.postgres]
 

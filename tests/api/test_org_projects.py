@@ -8,8 +8,9 @@ from datetime import datetime
 import pytest
 
 from projects.access import Actor
-from projects.models import AuditEvent, Memory, Project
+from projects.models import AuditEvent, Project
 from projects.roles import Role
+from qa.models import Memory
 from tests.api.conftest import ApiClient, error_code, expire_sudo, set_sudo
 from tests.factories import make_project
 

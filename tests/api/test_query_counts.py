@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from environments.models import Environment
-from projects.models import ApiKey, Memory
+from projects.models import ApiKey
 from projects.roles import Role
-from qa.models import Collection, CollectionScenario, Conversation, Message, Scenario, Script
+from qa.models import Collection, CollectionScenario, Conversation, Memory, Message, Scenario, Script
 from tests.api.conftest import ApiClient
 from tests.factories import add_member, make_project
 

@@ -13,8 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from projects.models import AuditEvent, Memory
-from qa.models import Conversation, Message
+from projects.models import AuditEvent
+from qa.models import Conversation, Memory, Message
 from tests.factories import PLATFORM_KEY
 from tests.sse import events, stream_url
 from usage.models import LlmUsageLog

@@ -15,8 +15,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from byok.standin import REPLY_PREFIX
-from projects.models import ApiKey, AuditEvent, Memory
-from qa.models import Conversation, Message
+from projects.models import ApiKey, AuditEvent
+from qa.models import Conversation, Memory, Message
 from tests.api.conftest import ApiClient
 from tests.factories import PLATFORM_KEY, make_spend
 from usage.models import LlmUsageLog

@@ -16,8 +16,10 @@ from accounts.models import User
 from environments.models import Environment
 from projects import audit, doors
 from projects.access import Actor
-from projects.models import ApiKey, Memory, Organization, OrgMembership, Project, ProjectMember
+from projects.models import ApiKey, Organization, OrgMembership, Project, ProjectMember
 from projects.roles import Role
+from qa import doors as qa_doors
+from qa.models import Memory
 
 DEMO_PASSWORD = "qodex-demo-2026"
 DEMO_EMAIL = "demo@qodex.local"
@@ -179,10 +181,10 @@ class Command(BaseCommand):
     def _memories(self, project: Project, demo: User) -> None:
         for content, metadata in MEMORIES:
             if not Memory.objects.for_project(project).filter(content=content).exists():
-                doors.add_memory(acting_as(demo), project, content, metadata)
+                qa_doors.add_memory(acting_as(demo), project, content, metadata)
                 self.created += 1
         if not Memory.objects.org_wide(project.organization).filter(content=ORG_MEMORY).exists():
-            doors.add_memory(acting_as(demo), project.organization, ORG_MEMORY)
+            qa_doors.add_memory(acting_as(demo), project.organization, ORG_MEMORY)
             self.created += 1
 
     def _ci_key(self, project: Project, request: Actor) -> None:

@@ -14,8 +14,8 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import AliasPath, StringConstraints
 
-from projects import doors
-from projects.models import Memory, MemoryQuerySet
+from qa import doors
+from qa.models import Memory, MemoryQuerySet
 from qodex.api_auth import project_route
 from qodex.api_errors import ERRORS, ApiError
 from qodex.pagination import PageParams, paginate
@@ -23,7 +23,7 @@ from qodex.schemas import Out
 
 router = Router(tags=["memories"])
 
-Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=doors.MEMORY_MAX)]
 Scope = Literal["project", "org"]
 
 

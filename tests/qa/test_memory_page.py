@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from projects.models import Memory
+from qa.models import Memory
 from tests.factories import make_project
 
 
