@@ -10,7 +10,8 @@ It measures, at 100,000 rows and again at `--rows`:
 - the server time of the staff console for the last 30 days (`GET /admin/?period=30d`, the page whose
   `#llm` tab is the console, through Django's test client: no network, the whole view and template);
 - one cap check: the gateway's admission (`byok.caps.reserve`, then `settle`) for the busiest
-  platform-funded project.
+  platform-funded project, which has a call in every hour of the last week at every size (a full
+  window: the most a check reads).
 
 Prints one JSON line per measure and size:
 
@@ -217,6 +218,36 @@ def load(rows) -> None:
             cursor.executemany(sql, batch)
 
 
+def fill_cap_window(projects: list[dict], now: datetime) -> None:
+    """One call in every hour of the last week for the project whose cap check is timed: its check then
+    reads a full window (169 hour buckets, the most it ever reads) at every size, so the sizes compare
+    the same work on a bigger table."""
+    busiest = cap_checked(projects)
+    load(
+        (
+            busiest["id"],
+            busiest["organization_id"],
+            "chat",
+            "platform",
+            busiest["provider"],
+            busiest["models"][0],
+            100,
+            10,
+            0,
+            500,
+            "ok",
+            "",
+            Decimal("0.00010000"),
+            now - timedelta(hours=hour, minutes=1),
+        )
+        for hour in range(7 * 24 + 1)
+    )
+
+
+def cap_checked(projects: list[dict]) -> dict:
+    return max((p for p in projects if p["funding"] == "platform"), key=lambda p: p["weight"])
+
+
 def rebuild_rollups(now: datetime) -> None:
     from django.db import connection
 
@@ -255,7 +286,7 @@ def measure(projects: list[dict], repeat: int) -> dict[str, list[float]]:
         response = client.get("/admin/", {"period": "30d"})
         assert response.status_code == 200, response.status_code
 
-    busiest = max((p for p in projects if p["funding"] == "platform"), key=lambda p: p["weight"])
+    busiest = cap_checked(projects)
     project = Project.objects.get(pk=busiest["id"])
     project.cap_5h_usd = project.cap_weekly_usd = Decimal("1000000")  # admitted: the whole path runs
     project.save()
@@ -288,6 +319,7 @@ def main() -> int:
         try:
             now = datetime.now(UTC)
             projects = make_projects()
+            fill_cap_window(projects, now)
             results: dict[int, dict[str, list[float]]] = {}
             loaded = 0
             for size in sorted({SMALL, args.rows}):
