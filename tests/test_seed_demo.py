@@ -84,6 +84,8 @@ def test_the_ci_key_is_locked_to_the_project_and_never_printed(db):
         ("memory/", ["Discount codes are case-insensitive"]),
         ("settings/api-keys/", [CI_KEY_NAME]),
         ("settings/audit/", ["invitation.accepted", "environment.created", "api_key.created"]),
+        ("scenarios/", ["Smoke: catalogue answers", "Cart: add and remove an item"]),
+        ("scenarios/collections/", ["Release checks"]),
     ],
 )
 def test_every_page_of_the_demo_project_has_content(shop, client, page, content):

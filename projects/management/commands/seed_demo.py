@@ -2,9 +2,9 @@
 
 The default project, Acme Shop, has something on every page: environments (one per preset, Staging with
 an API login), memories, members of every role who joined through invitations, a pending invitation, a
-project-locked CI key and the audit log those leave. Changes go through the doors the pages use
-(projects.doors), acting as the demo user; no email is sent. `make run` prints the login
-(`manage.py rundemo`).
+project-locked CI key, two scenarios in a collection, and the audit log those leave. Changes go through
+the doors the pages use (projects.doors, qa.doors), acting as the demo user; no email is sent. `make run`
+prints the login (`manage.py rundemo`).
 """
 
 from django.core.management.base import BaseCommand
@@ -49,6 +49,57 @@ MEMORIES = [
     ),
 ]
 ORG_MEMORY = "Acme's APIs answer errors as JSON with a `code` and a `message`; a 500 is always a bug."
+SCENARIOS = [
+    {
+        "name": "Smoke: catalogue answers",
+        "description": "The product list and one product answer, as JSON, to a signed-in customer.",
+        "status": "active",
+        "priority": "critical",
+        "tags": ["smoke", "catalogue"],
+        "steps": [
+            {
+                "name": "List products",
+                "method": "GET",
+                "target": "${API_BASE_URL}/products",
+                "expected_status": 200,
+                "captures": [{"as": "productId", "from": "$.data[0].id"}],
+                "expectations": [{"kind": "jsonpath", "path": "$.data", "exists": True}],
+            },
+            {
+                "name": "Read the first product",
+                "method": "GET",
+                "target": "${API_BASE_URL}/products/${productId}",
+                "expected_status": 200,
+                "expectations": [{"kind": "jsonpath", "path": "$.data.id", "exists": True}],
+            },
+        ],
+    },
+    {
+        "name": "Cart: add and remove an item",
+        "description": "Writes to the cart, so it runs only where destructive steps are allowed.",
+        "status": "draft",
+        "priority": "high",
+        "tags": ["cart"],
+        "steps": [
+            {
+                "name": "Add an item",
+                "method": "POST",
+                "target": "${API_BASE_URL}/cart/items",
+                "body": {"product_id": 1, "quantity": 2},
+                "expected_status": 201,
+                "captures": [{"as": "itemId", "from": "$.data.id"}],
+            },
+            {
+                "name": "Remove it",
+                "method": "DELETE",
+                "target": "${API_BASE_URL}/cart/items/${itemId}",
+                "expected_status": 204,
+                "destructive": True,
+            },
+        ],
+    },
+]
+DEMO_COLLECTION = "Release checks"
 
 
 def acting_as(user: User) -> Actor:
@@ -96,6 +147,7 @@ class Command(BaseCommand):
         self._environments(api, "api.acme.example", request)
         self._memories(shop, demo)
         self._ci_key(shop, request)
+        self._scenarios(shop, request)
 
         if self.created:
             self.stdout.write(self.style.SUCCESS(f"Demo data: created {self.created} objects."))
@@ -185,6 +237,26 @@ class Command(BaseCommand):
                 self.created += 1
         if not Memory.objects.org_wide(project.organization).filter(content=ORG_MEMORY).exists():
             qa_doors.add_memory(acting_as(demo), project.organization, ORG_MEMORY)
+            self.created += 1
+
+    def _scenarios(self, project: Project, request: Actor) -> None:
+        """Two scenarios (an active smoke test, a draft that writes) and a collection of both."""
+        from qa.models import Collection, Scenario
+
+        for data in SCENARIOS:
+            if not Scenario.objects.for_project(project).filter(name__iexact=data["name"]).exists():
+                qa_doors.create_scenario(request, project, data)
+                self.created += 1
+        if not Collection.objects.for_project(project).filter(name__iexact=DEMO_COLLECTION).exists():
+            scenarios = Scenario.objects.for_project(project).filter(name__in=[d["name"] for d in SCENARIOS])
+            qa_doors.create_collection(
+                request,
+                project,
+                {
+                    "name": DEMO_COLLECTION,
+                    "scenario_ids": list(scenarios.order_by("pk").values_list("pk", flat=True)),
+                },
+            )
             self.created += 1
 
     def _ci_key(self, project: Project, request: Actor) -> None:
