@@ -354,6 +354,18 @@ class Runner:
             outbound.check_syntax(url)
         except outbound.OutboundRefused as refusal:  # the step is wrong, not the environment
             return StepOutcome(StepResult.Status.ERROR, refusal.message, request=self.hide(request))
+        if origin(url) not in environment_origins(environment):
+            # Where the environment's credentials and secrets go is decided by its base URLs, which only
+            # admins in sudo mode change (SPEC §6): a scenario, which members write, can't send them
+            # (its auth header, or a ${authToken} in a URL or body) anywhere else.
+            return StepOutcome(
+                StepResult.Status.BLOCKED,
+                f"Blocked: this step goes to {host_port(url)}, outside “{environment.name}” "
+                f"({', '.join(sorted(environment_origins(environment)))}). The runner sends requests, "
+                "and the environment's credentials, only to the environment's own addresses. Nothing "
+                "was sent.",
+                request=self.hide(request),
+            )
         try:
             outbound.check_url(url)
         except outbound.HostNotFound as failure:
@@ -512,6 +524,19 @@ def absolute(url: str, environment: Environment) -> str:
     if url.startswith("/"):
         return environment.effective_api_base_url + url
     return url
+
+
+def origin(url: str) -> str:
+    """scheme://host:port of a URL, the port spelled out, so equal addresses compare equal."""
+    parts = urlsplit(url)
+    scheme = (parts.scheme or "").lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def environment_origins(environment: Environment) -> set[str]:
+    """The addresses a run may reach: the environment's base URL and API base URL."""
+    return {origin(environment.base_url), origin(environment.effective_api_base_url)}
 
 
 def environment_secrets(environment: Environment) -> list[str]:

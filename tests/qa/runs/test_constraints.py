@@ -103,3 +103,31 @@ def test_the_outbound_policy_blocks_private_targets_when_they_are_not_allowed(
     assert step.status == StepResult.Status.BLOCKED
     assert "loopback address" in step.reason
     assert shop.requests == []
+
+
+def test_a_step_to_another_address_is_blocked_so_no_credential_leaves_the_environment(
+    cast, shop, make_environment, run_queued
+):
+    """A member writes scenarios but can't change where the environment's secrets go (SPEC §6): a step
+    aimed elsewhere, with the token in its URL, is never sent, and neither is the auth header."""
+    from tests.targets.shop import Shop
+
+    make_environment(cast.project, auth_type="static_token", auth_token="tok-environment-secret-1234")
+    with Shop() as elsewhere:
+        steal = {"name": "Steal", "method": "GET", "target": f"{elsewhere.url}/api/health?t=${{authToken}}"}
+        run = run_scenario(cast, [steal, HEALTH], run_queued)
+        assert elsewhere.requests == []
+    blocked, after = run.step_results.all()
+    assert blocked.status == StepResult.Status.BLOCKED
+    assert "outside “Staging”" in blocked.reason and "Nothing was sent" in blocked.reason
+    assert "tok-environment-secret-1234" not in str(blocked.request)
+    assert after.status == StepResult.Status.SKIPPED
+    assert shop.requests == []
+
+
+def test_steps_reach_both_of_the_environments_own_addresses(cast, shop, make_environment, run_queued):
+    make_environment(cast.project)
+    run = run_scenario(
+        cast, [HEALTH, {"name": "Home", "method": "GET", "target": "${baseUrl}/api/health"}], run_queued
+    )
+    assert run.status == TestRun.Status.PASSED, run.reason
