@@ -21,7 +21,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q, Sum
 from django.utils import timezone
 
 from byok.models import CapReservation
@@ -75,23 +74,6 @@ def _platform_hours(project: Project, since: datetime):
     )
 
 
-def _spent(project: Project, now: datetime) -> dict[str, Decimal]:
-    """Platform spend in each window, in one query over at most a week of hour buckets."""
-    longest = max(WINDOWS.values())
-    sums = _platform_hours(project, now - longest).aggregate(
-        **{
-            name: Sum("cost_usd", filter=Q(hour__gte=hour_of(now - window)))
-            for name, window in WINDOWS.items()
-        }
-    )
-    return {name: sums[name] or Decimal(0) for name in WINDOWS}
-
-
-def _reserved(project: Project, now: datetime) -> Decimal:
-    total = CapReservation.objects.filter(project=project, expires_at__gt=now).aggregate(t=Sum("amount_usd"))
-    return total["t"] or Decimal(0)
-
-
 def _resets_at(project: Project, window: timedelta, cap: Decimal, spent: Decimal, reserved: Decimal, now):
     """When the oldest spend in the window has aged out far enough for the project to be under the cap."""
     over = spent + reserved - cap
@@ -104,22 +86,6 @@ def _resets_at(project: Project, window: timedelta, cap: Decimal, spent: Decimal
         if aged > over:
             return hour + BUCKET + window
     return now + window  # reservations alone hold it over: they settle or expire well before this
-
-
-def meters(project: Project, now: datetime | None = None) -> list[Meter]:
-    now = now or timezone.now()
-    reserved = _reserved(project, now)
-    spent = _spent(project, now)
-    return [
-        Meter(
-            name,
-            cap,
-            spent[name],
-            reserved,
-            _resets_at(project, WINDOWS[name], cap, spent[name], reserved, now),
-        )
-        for name, cap in caps_of(project).items()
-    ]
 
 
 # Spend in both windows and the other calls' live reservations, in one statement (so one snapshot: a call
@@ -138,6 +104,35 @@ SELECT
 
 def _decimal(value) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))  # SQLite sums are floats
+
+
+def _held(project: Project, now: datetime, *, besides: int = 0) -> tuple[dict[str, Decimal], Decimal]:
+    """Platform spend in each window, and the live reservations other than `besides`, at `now`."""
+    platform = LlmUsageLog.Funding.PLATFORM
+    when = connection.ops.adapt_datetimefield_value  # as the ORM would send it (SQLite: UTC text)
+    five_hours, week = when(hour_of(now - WINDOWS["5-hour"])), when(hour_of(now - WINDOWS["weekly"]))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            HELD_SQL,
+            [project.pk, platform, five_hours, project.pk, platform, week, project.pk, when(now), besides],
+        )
+        spent_5h, spent_week, reserved = map(_decimal, cursor.fetchone())
+    return {"5-hour": spent_5h, "weekly": spent_week}, reserved
+
+
+def meters(project: Project, now: datetime | None = None) -> list[Meter]:
+    now = now or timezone.now()
+    spent, reserved = _held(project, now)
+    return [
+        Meter(
+            name,
+            cap,
+            spent[name],
+            reserved,
+            _resets_at(project, WINDOWS[name], cap, spent[name], reserved, now),
+        )
+        for name, cap in caps_of(project).items()
+    ]
 
 
 @dataclass
@@ -162,9 +157,7 @@ def reserve(project: Project, estimate: Decimal) -> Reservation:
     Plain SQL, like the check: three ORM statements here cost more than the calls' other bookkeeping.
     """
     now = timezone.now()
-    platform = LlmUsageLog.Funding.PLATFORM
-    when = connection.ops.adapt_datetimefield_value  # as the ORM would send it (SQLite: UTC text)
-    five_hours, week = when(hour_of(now - WINDOWS["5-hour"])), when(hour_of(now - WINDOWS["weekly"]))
+    when = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         cursor.execute(
             RESERVE_SQL,
@@ -176,22 +169,7 @@ def reserve(project: Project, estimate: Decimal) -> Reservation:
             ],
         )
         reservation_id = cursor.fetchone()[0]
-        cursor.execute(
-            HELD_SQL,
-            [
-                project.pk,
-                platform,
-                five_hours,
-                project.pk,
-                platform,
-                week,
-                project.pk,
-                when(now),
-                reservation_id,
-            ],
-        )
-        spent_5h, spent_week, others = map(_decimal, cursor.fetchone())
-    spent = {"5-hour": spent_5h, "weekly": spent_week}
+    spent, others = _held(project, now, besides=reservation_id)
     reservation = Reservation(reservation_id, spent)
     for name, cap in caps_of(project).items():
         if spent[name] + others >= cap:
