@@ -72,3 +72,11 @@ def make_scenario(project, steps: list | None = None, **extra):
     extra.setdefault("name", f"Scenario {next(_seq)}")
     extra.setdefault("status", Scenario.Status.ACTIVE)
     return Scenario.objects.create(project=project, steps=steps or [], **extra)
+
+
+def default_ctrl_c() -> None:
+    """`preexec_fn` for a child process a test stops with SIGINT, as Ctrl-C would: tests started in the
+    background by a non-interactive shell ignore SIGINT, and a child would inherit that and never stop."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from projects.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.factories import default_ctrl_c
 from tests.targets.shop import Shop
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -79,6 +80,7 @@ def test_rundemo_prints_the_demo_login_after_the_banner_and_stops_cleanly_on_ctr
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=default_ctrl_c,
     )
     try:
         shown = read_until(server.stdout, "offline stand-in")

@@ -21,6 +21,7 @@ import openai
 import pytest
 
 from byok.standin import DEFAULT_MODELS, StandIn
+from tests.factories import default_ctrl_c
 
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello to Qodex"}]
 
@@ -600,6 +601,7 @@ def test_the_management_command_serves_until_interrupted_and_prints_its_url():
         stderr=subprocess.PIPE,
         text=True,
         env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        preexec_fn=default_ctrl_c,
     )
     try:
         line = process.stdout.readline()
