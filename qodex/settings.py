@@ -189,8 +189,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # httpx logs every request's URL at INFO, and an environment's URL may carry a secret (SPEC §6).
-    "loggers": {"django.db.backends": {"level": "INFO"}, "httpx": {"level": "WARNING"}},
+    # httpx logs every request's URL at INFO, and an environment's URL may carry a secret (SPEC §6);
+    # httpx2 is the fork the openai SDK sends through since 3.5x, and logs the same.
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+    },
 }
 
 # --- Secrets encryption (qodex/crypto.py; SPEC §1, §6) -----------------------------------------------

@@ -47,6 +47,14 @@ def test_a_platform_call_writes_one_row_with_tokens_and_cost(cast, platform):
     assert platform.requests[-1].api_key == PLATFORM_KEY
 
 
+def test_a_call_logs_no_request_line(cast, platform, caplog):
+    """The SDK's HTTP client (httpx2 since openai 3.5x, like httpx) logs each request's URL at INFO."""
+    caplog.set_level(logging.INFO)
+    gateway.complete(cast.project, source="chat", messages=HELLO, model="priced-model")
+    assert platform.url.split("/v1")[0] not in caplog.text
+    assert not [record for record in caplog.records if record.name.startswith("httpx")]
+
+
 def test_an_unpriced_model_is_logged_with_no_cost_never_zero(cast, platform):
     gateway.complete(cast.project, source="chat", messages=HELLO, model="never-priced")
     (row,) = rows(cast.project)
