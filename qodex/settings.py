@@ -254,4 +254,8 @@ QODEX_CAP_5H_USD = env.str("QODEX_CAP_5H_USD", default="5.00")
 QODEX_CAP_WEEKLY_USD = env.str("QODEX_CAP_WEEKLY_USD", default="25.00")
 QODEX_LLM_TIMEOUT_SECONDS = env.float("QODEX_LLM_TIMEOUT_SECONDS", default=60.0)
 QODEX_LLM_MAX_RETRIES = env.int("QODEX_LLM_MAX_RETRIES", default=2)  # the SDK's, with backoff
+# PostgreSQL: a usage row (and its rollups and cap release) commits without waiting for the WAL flush,
+# so a crash of the database server can lose the last fraction of a second of usage rows, never half of
+# one; every other write keeps waiting. 0 makes usage rows wait too (docs/PERFORMANCE.md, usage.rollups).
+QODEX_USAGE_ASYNC_COMMIT = env.bool("QODEX_USAGE_ASYNC_COMMIT", default=True)
 # --- end of secrets encryption -----------------------------------------------------------------------

@@ -143,7 +143,7 @@ class ModelPrice(models.Model):
 
 
 # --- Rollups (SPEC §8): what the consoles and the cap checks read instead of the raw log ----------------
-# Upserted by usage.rollups.add in the same transaction as each llm_usage_log row; rebuilt from the log by
+# Upserted by usage.rollups.insert in the same transaction as each llm_usage_log row; rebuilt from the log by
 # `manage.py rebuild_usage_rollups`. Every table carries the same counters (UsageCounters).
 
 # Latency histogram: bucket i counts calls with latency < LATENCY_BOUNDS_MS[i] (and ≥ the bound before);

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from functools import cache
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from usage.models import (
@@ -83,139 +83,27 @@ def day_of(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
-def latency_bucket(latency_ms: int) -> int:
-    for index, bound in enumerate(LATENCY_BOUNDS_MS):
-        if latency_ms < bound:
-            return index
-    return len(LATENCY_BOUNDS_MS)
+def _row_counters() -> list[str]:
+    """What one `llm_usage_log` row adds to each counter, as SQL over its columns, in COUNTERS order.
 
-
-def counters_of(row: LlmUsageLog) -> dict:
-    """What one usage row adds to its buckets."""
-    counters = dict.fromkeys(COUNTERS, 0)
-    bucket = latency_bucket(row.latency_ms)
-    counters.update(
-        calls=1,
-        errors=0 if row.outcome == LlmUsageLog.Outcome.OK else 1,
-        input_tokens=row.input_tokens,
-        cached_tokens=row.cached_tokens,
-        output_tokens=row.output_tokens,
-        cost_usd=row.cost_usd if row.cost_usd is not None else Decimal(0),
-        unpriced_calls=1 if row.cost_usd is None and row.outcome == LlmUsageLog.Outcome.OK else 0,
-        latency_ms_total=row.latency_ms,
-    )
-    counters[LATENCY_BUCKETS[bucket]] = 1
-    return counters
-
-
-@cache
-def _upsert_sql(table: Table) -> str:
-    quote = connection.ops.quote_name
-    name = quote(table.model._meta.db_table)
-    columns = (*table.keys, table.time_field, *COUNTERS)
-    conflict = table.conflict
-    updates = ", ".join(f"{quote(c)} = {name}.{quote(c)} + EXCLUDED.{quote(c)}" for c in COUNTERS)
-    # Only our own table and column names are interpolated; every value is a parameter.
-    return (
-        f"INSERT INTO {name} ({', '.join(map(quote, columns))}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(map(quote, conflict))}) DO UPDATE SET {updates}"
-    )
-
-
-def _bucket_params(row: LlmUsageLog) -> list[list]:
-    """Each rollup table's upsert parameters for one usage row, in TABLES order."""
-    counters = counters_of(row)
-    values = {
-        "project_id": row.project_id,
-        "organization_id": row.organization_id,
-        "source": row.source,
-        "funding": row.funding,
-        "provider": row.provider,
-        "model": row.model,
-        # As the ORM would send them (on SQLite, the same UTC text that rebuild's GROUP BY produces).
-        "hour": connection.ops.adapt_datetimefield_value(hour_of(row.created_at)),
-        "day": connection.ops.adapt_datefield_value(day_of(row.created_at)),
-    }
-    return [
-        [values[key] for key in (*table.keys, table.time_field)] + [counters[name] for name in COUNTERS]
-        for table in TABLES
-    ]
-
-
-def add(row: LlmUsageLog) -> None:
-    """Add one usage row to its bucket in every rollup table. Call it in the row's own transaction."""
-    with connection.cursor() as cursor:
-        for table, params in zip(TABLES, _bucket_params(row), strict=True):
-            cursor.execute(_upsert_sql(table), params)
-
-
-@cache
-def _insert_with_rollups_sql(also: str = "") -> str:
-    """PostgreSQL: the row, its four rollup upserts (and `also`) as one statement (data-modifying WITH)."""
-    quote = connection.ops.quote_name
-    columns = [field.column for field in _log_fields()]
-    clauses = [
-        f"logged AS (INSERT INTO {quote(LlmUsageLog._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id)"
-    ]
-    clauses += [f"bucket_{index} AS ({_upsert_sql(table)})" for index, table in enumerate(TABLES)]
-    if also:
-        clauses.append(f"also AS ({also})")
-    return f"WITH {', '.join(clauses)} SELECT id FROM logged"  # noqa: S608  (our names; values are parameters)
-
-
-@cache
-def _log_fields() -> list:
-    meta = LlmUsageLog._meta
-    return [field for field in meta.local_concrete_fields if field is not meta.pk]
-
-
-def insert(row: LlmUsageLog, also: tuple[str, list] | None = None) -> None:
-    """Insert an unsaved usage row and add it to every rollup, atomically (LlmUsageLog.objects.record).
-    `also`, (sql, params) of one more INSERT, UPDATE or DELETE, commits with them (the gateway releases
-    the call's cap reservation this way).
-
-    On PostgreSQL this is one statement, so one round trip and one commit: the gateway writes a row per
-    LLM call, and the separate statements and their transaction cost ~0.8 ms more per call
-    (docs/PERFORMANCE.md). Elsewhere it is the plain save, `add` and `also` in one transaction; tests
-    run the same rollup checks on both (tests/usage/test_rollups.py)."""
-    also_sql, also_params = also or ("", [])
-    if connection.vendor != "postgresql":
-        with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
-            row.save(force_insert=True)
-            add(row)
-            if also_sql:
-                with connection.cursor() as cursor:
-                    cursor.execute(also_sql, also_params)
-        return
-    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in _log_fields()]
-    for bucket in _bucket_params(row):
-        params += bucket
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_with_rollups_sql(also_sql), params + list(also_params))
-        row.pk = cursor.fetchone()[0]
-    row._state.adding, row._state.db = False, connection.alias
-
-
-# The GROUP BY behind each counter, in COUNTERS order (rebuild). The latency buckets follow the bounds.
-def _counter_sql() -> list[str]:
-    sums = [
-        "COUNT(*)",
-        "SUM(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END)",
-        "COALESCE(SUM(input_tokens), 0)",
-        "COALESCE(SUM(cached_tokens), 0)",
-        "COALESCE(SUM(output_tokens), 0)",
-        "COALESCE(SUM(cost_usd), 0)",
-        "SUM(CASE WHEN outcome = 'ok' AND cost_usd IS NULL THEN 1 ELSE 0 END)",
-        "COALESCE(SUM(latency_ms), 0)",
+    The one definition of a row's contribution: `insert` adds these for each new row and `rebuild` sums
+    them over a period, so the two cannot count differently."""
+    counters = [
+        "1",
+        "CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END",
+        "input_tokens",
+        "cached_tokens",
+        "output_tokens",
+        "COALESCE(cost_usd, 0)",
+        "CASE WHEN outcome = 'ok' AND cost_usd IS NULL THEN 1 ELSE 0 END",
+        "latency_ms",
     ]
     low = 0
     for high in (*LATENCY_BOUNDS_MS, None):
         within = f"latency_ms >= {low}" + (f" AND latency_ms < {high}" if high is not None else "")
-        sums.append(f"SUM(CASE WHEN {within} THEN 1 ELSE 0 END)")
+        counters.append(f"CASE WHEN {within} THEN 1 ELSE 0 END")
         low = high
-    return sums
+    return counters
 
 
 def _bucket_sql(time_field: str) -> str:
@@ -228,6 +116,95 @@ def _bucket_sql(time_field: str) -> str:
     return "strftime('%%Y-%%m-%%d %%H:00:00', created_at)" if time_field == "hour" else "date(created_at)"
 
 
+def _counted_sql(rows: str) -> str:
+    """Each row of `rows` (log rows) as its bucket keys, its hour and day, and what it adds to COUNTERS."""
+    quote = connection.ops.quote_name
+    keys = sorted({key for table in TABLES for key in table.keys})
+    counters = zip(COUNTERS, _row_counters(), strict=True)
+    # Only our own table and column names are interpolated.
+    return (
+        f"SELECT {', '.join(map(quote, keys))}, {_bucket_sql('hour')} AS hour, {_bucket_sql('day')} AS day, "  # noqa: S608
+        f"{', '.join(f'{sql} AS {quote(name)}' for name, sql in counters)} FROM {rows}"
+    )
+
+
+@cache
+def _upsert_sql(table: Table) -> str:
+    """Add the rows of `counted` (a `_counted_sql` query in scope) to `table`'s buckets."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(map(quote, (*table.keys, table.time_field, *COUNTERS)))
+    updates = ", ".join(f"{quote(c)} = t.{quote(c)} + EXCLUDED.{quote(c)}" for c in COUNTERS)
+    # Only our own table and column names are interpolated. `WHERE true`: SQLite's parser needs a WHERE
+    # between INSERT … SELECT and ON CONFLICT.
+    return (
+        f"INSERT INTO {quote(table.model._meta.db_table)} AS t ({columns}) "  # noqa: S608
+        f"SELECT {columns} FROM counted WHERE true "
+        f"ON CONFLICT ({', '.join(map(quote, table.conflict))}) DO UPDATE SET {updates}"
+    )
+
+
+@cache
+def _insert_with_rollups_sql(also: str = "", asynchronous: bool = False) -> str:
+    """PostgreSQL: the row, its four rollup upserts (and `also`) as one statement (data-modifying WITH);
+    `asynchronous`: its commit does not wait for the WAL flush (see `insert`)."""
+    quote = connection.ops.quote_name
+    columns = [field.column for field in _log_fields()]
+    clauses = [
+        f"logged AS (INSERT INTO {quote(LlmUsageLog._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING *)",
+        f"counted AS ({_counted_sql('logged')})",
+    ]
+    clauses += [f"bucket_{index} AS ({_upsert_sql(table)})" for index, table in enumerate(TABLES)]
+    if also:
+        clauses.append(f"also AS ({also})")
+    flush = ", set_config('synchronous_commit', 'off', true)" if asynchronous else ""
+    return f"WITH {', '.join(clauses)} SELECT id{flush} FROM logged"  # noqa: S608  (our names; values are parameters)
+
+
+@cache
+def _log_fields() -> list:
+    meta = LlmUsageLog._meta
+    return [field for field in meta.local_concrete_fields if field is not meta.pk]
+
+
+def add(row_id: int) -> None:
+    """Add one stored usage row to its bucket in every rollup table. Call it in the row's own transaction."""
+    log = connection.ops.quote_name(LlmUsageLog._meta.db_table)
+    counted = f"WITH counted AS ({_counted_sql(log)} WHERE id = %s) "
+    with connection.cursor() as cursor:
+        for table in TABLES:
+            cursor.execute(counted + _upsert_sql(table), [row_id])
+
+
+def insert(row: LlmUsageLog, also: tuple[str, list] | None = None) -> None:
+    """Insert an unsaved usage row and add it to every rollup, atomically (LlmUsageLog.objects.record).
+    `also`, (sql, params) of one more INSERT, UPDATE or DELETE, commits with them (the gateway releases
+    the call's cap reservation this way).
+
+    On PostgreSQL this is one statement, so one round trip and one commit: the gateway writes a row per
+    LLM call, and the separate statements and their transaction cost ~0.8 ms more per call
+    (docs/PERFORMANCE.md). Outside a transaction, and unless QODEX_USAGE_ASYNC_COMMIT is off, its commit
+    returns before the WAL reaches the disk (`synchronous_commit = off` for this one transaction): a
+    crash of the database server can lose the last fraction of a second of usage rows, never half of one
+    or its rollups, and nothing else commits that way. Elsewhere it is the plain save, `add` and `also`
+    in one transaction; tests run the same rollup checks on both (tests/usage/test_rollups.py)."""
+    also_sql, also_params = also or ("", [])
+    if connection.vendor != "postgresql":
+        with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
+            row.save(force_insert=True)
+            add(row.pk)
+            if also_sql:
+                with connection.cursor() as cursor:
+                    cursor.execute(also_sql, also_params)
+        return
+    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in _log_fields()]
+    asynchronous = settings.QODEX_USAGE_ASYNC_COMMIT and not connection.in_atomic_block
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_with_rollups_sql(also_sql, asynchronous), params + list(also_params))
+        row.pk = cursor.fetchone()[0]
+    row._state.adding, row._state.db = False, connection.alias
+
+
 def _rebuild_sql(table: Table) -> str:
     quote = connection.ops.quote_name
     bucket = _bucket_sql(table.time_field)
@@ -235,7 +212,7 @@ def _rebuild_sql(table: Table) -> str:
     columns = ", ".join(map(quote, (*table.keys, table.time_field, *COUNTERS)))
     return (
         f"INSERT INTO {quote(table.model._meta.db_table)} ({columns}) "  # noqa: S608  (our names only)
-        f"SELECT {keys}, {bucket}, {', '.join(_counter_sql())} "
+        f"SELECT {keys}, {bucket}, {', '.join(f'COALESCE(SUM({sql}), 0)' for sql in _row_counters())} "
         f"FROM {quote(LlmUsageLog._meta.db_table)} WHERE created_at >= %s AND created_at < %s "
         f"GROUP BY {keys}, {bucket}"
     )

@@ -12,7 +12,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from byok import gateway
 from tests.factories import make_org, make_project, make_spend
@@ -72,12 +72,37 @@ def random_rows(projects, count: int, seed: int = 7) -> list[LlmUsageLog]:
     return rows
 
 
+def latency_bucket(latency_ms: int) -> str:
+    for bound, name in zip(LATENCY_BOUNDS_MS, LATENCY_BUCKETS, strict=False):
+        if latency_ms < bound:
+            return name
+    return LATENCY_BUCKETS[-1]
+
+
+def counters_of(row: LlmUsageLog) -> dict:
+    """What one row adds to its buckets, worked out here in Python: the oracle for usage.rollups' SQL."""
+    ok = row.outcome == LlmUsageLog.Outcome.OK
+    counters = dict.fromkeys(rollups.COUNTERS, 0)
+    counters.update(
+        calls=1,
+        errors=0 if ok else 1,
+        input_tokens=row.input_tokens,
+        cached_tokens=row.cached_tokens,
+        output_tokens=row.output_tokens,
+        cost_usd=row.cost_usd or Decimal(0),
+        unpriced_calls=1 if ok and row.cost_usd is None else 0,
+        latency_ms_total=row.latency_ms,
+    )
+    counters[latency_bucket(row.latency_ms)] = 1
+    return counters
+
+
 def expected_buckets(keys) -> dict[tuple, dict]:
     """A GROUP BY over the log, computed here in Python from the rows as stored."""
     buckets: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(rollups.COUNTERS, 0))
     for row in LlmUsageLog.objects.all():
         key = keys(row)
-        for name, value in rollups.counters_of(row).items():
+        for name, value in counters_of(row).items():
             buckets[key][name] += value
     return dict(buckets)
 
@@ -220,11 +245,24 @@ def test_a_refused_call_counts_as_an_error_without_cost(projects, settings):
     assert (bucket.calls, bucket.errors, bucket.cost_usd, bucket.unpriced_calls) == (1, 1, 0, 0)
 
 
-def test_latency_buckets_split_at_their_bounds():
-    assert rollups.latency_bucket(0) == 0
-    assert rollups.latency_bucket(LATENCY_BOUNDS_MS[0] - 1) == 0
-    assert rollups.latency_bucket(LATENCY_BOUNDS_MS[0]) == 1
-    assert rollups.latency_bucket(10**9) == len(LATENCY_BUCKETS) - 1
+def test_latency_buckets_split_at_their_bounds(projects):
+    project = projects[0]
+    for latency in (0, LATENCY_BOUNDS_MS[0] - 1, LATENCY_BOUNDS_MS[0], 10**9):
+        LlmUsageLog.objects.record(
+            project=project,
+            organization_id=project.organization_id,
+            source="chat",
+            funding="platform",
+            provider="openai",
+            model="gpt-4o-mini",
+            outcome="ok",
+            latency_ms=latency,
+            created_at=NOON,
+        )
+    bucket = UsageHourly.objects.get(project=project)
+    histogram = [getattr(bucket, name) for name in LATENCY_BUCKETS]
+    assert histogram == [2, 1] + [0] * (len(LATENCY_BUCKETS) - 3) + [1]
+    assert bucket.latency_ms_total == 2 * LATENCY_BOUNDS_MS[0] - 1 + 10**9
 
 
 def test_percentiles_interpolate_inside_a_bucket():
@@ -258,3 +296,46 @@ def test_a_row_after_a_rebuild_adds_to_the_rebuilt_bucket(projects):
     bucket = UsageHourly.objects.get()  # one bucket: the rebuilt one and the new row's are the same
     assert (bucket.calls, bucket.cost_usd) == (2, Decimal("0.30000000"))
     assert UsageDailySite.objects.get().calls == 2
+
+
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+def record_capturing_sql(project) -> list[str]:
+    statements = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        make_spend(project, "0.01000000")
+    return statements
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_usage_row_outside_a_transaction_commits_without_waiting_for_the_flush(settings):
+    project = make_org("Acme").default_project
+    settings.QODEX_USAGE_ASYNC_COMMIT = True
+    assert any("synchronous_commit" in sql for sql in record_capturing_sql(project))
+    assert synchronous_commit() == "on"  # for that one transaction only: the session's writes still wait
+    settings.QODEX_USAGE_ASYNC_COMMIT = False
+    assert not any("synchronous_commit" in sql for sql in record_capturing_sql(project))
+    assert LlmUsageLog.objects.count() == 2
+    assert_rollups_equal_the_log()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_usage_row_inside_a_transaction_leaves_the_transactions_commit_durable(settings):
+    """A caller's transaction holds other writes (a door's audit row, say): they still wait for the flush."""
+    settings.QODEX_USAGE_ASYNC_COMMIT = True
+    project = make_org("Acme").default_project
+    with transaction.atomic():
+        assert not any("synchronous_commit" in sql for sql in record_capturing_sql(project))
+        assert synchronous_commit() == "on"
+    assert LlmUsageLog.objects.count() == 1
