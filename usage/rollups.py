@@ -170,10 +170,12 @@ def _log_fields() -> list:
 def add(row_id: int) -> None:
     """Add one stored usage row to its bucket in every rollup table. Call it in the row's own transaction."""
     log = connection.ops.quote_name(LlmUsageLog._meta.db_table)
-    counted = f"WITH counted AS ({_counted_sql(log)} WHERE id = %s) "
+    # A named parameter: Django's SQLite backend converts `%s` with a regular expression that took longer
+    # than running these statements (docs/PERFORMANCE.md), and a dict with plain `%` formatting.
+    counted = f"WITH counted AS ({_counted_sql(log)} WHERE id = %(row)s) "
     with connection.cursor() as cursor:
         for table in TABLES:
-            cursor.execute(counted + _upsert_sql(table), [row_id])
+            cursor.execute(counted + _upsert_sql(table), {"row": row_id})
 
 
 def insert(row: LlmUsageLog, also: tuple[str, list] | None = None) -> None:
