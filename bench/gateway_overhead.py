@@ -56,6 +56,22 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def database_round_trips(samples: int = 200) -> tuple[float, float]:
+    """Median `SELECT 1` time, back to back and after 4 ms idle (ms)."""
+    from django.db import connection
+
+    timings: dict[float, list[float]] = {0.0: [], 0.004: []}
+    with connection.cursor() as cursor:
+        for idle, times in timings.items():
+            for _ in range(samples):
+                time.sleep(idle)
+                start = time.perf_counter()
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+                times.append((time.perf_counter() - start) * 1000)
+    return tuple(round(statistics.median(times), 3) for times in timings.values())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
@@ -106,6 +122,7 @@ def main() -> int:
                         timings[name].append((time.perf_counter() - start) * 1000)
                 done += args.batch
             rows = LlmUsageLog.objects.filter(project=project).count()
+            round_trip, round_trip_after_idle = database_round_trips()
 
         sdk, through = timings["sdk"], timings["gateway"]
         median = statistics.median(through) - statistics.median(sdk)
@@ -119,6 +136,10 @@ def main() -> int:
                     "direct_median_ms": round(statistics.median(sdk), 3),
                     "gateway_median_ms": round(statistics.median(through), 3),
                     "calls": len(through),
+                    # What this host charges for a database round trip: back to back, and after 4 ms of
+                    # idling (as a call's row follows its model call). Each gateway call makes three.
+                    "db_round_trip_ms": round_trip,
+                    "db_round_trip_after_idle_ms": round_trip_after_idle,
                     "usage_rows": rows,
                     "database": os.environ["DATABASE_URL"].split(":", 1)[0],
                     "target_median_ms": TARGET_MS,
