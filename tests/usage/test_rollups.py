@@ -245,20 +245,20 @@ def test_a_refused_call_counts_as_an_error_without_cost(projects, settings):
     assert (bucket.calls, bucket.errors, bucket.cost_usd, bucket.unpriced_calls) == (1, 1, 0, 0)
 
 
+def record(project, **fields) -> LlmUsageLog:
+    """One successful platform-funded chat call of `project` at NOON, with `fields` on top."""
+    defaults = {"source": "chat", "funding": "platform", "provider": "openai", "model": "gpt-4o-mini"}
+    return LlmUsageLog.objects.record(
+        project=project,
+        organization_id=project.organization_id,
+        **{**defaults, "outcome": "ok", "created_at": NOON, **fields},
+    )
+
+
 def test_latency_buckets_split_at_their_bounds(projects):
     project = projects[0]
     for latency in (0, LATENCY_BOUNDS_MS[0] - 1, LATENCY_BOUNDS_MS[0], 10**9):
-        LlmUsageLog.objects.record(
-            project=project,
-            organization_id=project.organization_id,
-            source="chat",
-            funding="platform",
-            provider="openai",
-            model="gpt-4o-mini",
-            outcome="ok",
-            latency_ms=latency,
-            created_at=NOON,
-        )
+        record(project, latency_ms=latency)
     bucket = UsageHourly.objects.get(project=project)
     histogram = [getattr(bucket, name) for name in LATENCY_BUCKETS]
     assert histogram == [2, 1] + [0] * (len(LATENCY_BUCKETS) - 3) + [1]
@@ -277,18 +277,7 @@ def test_percentiles_interpolate_inside_a_bucket():
 
 def test_a_row_after_a_rebuild_adds_to_the_rebuilt_bucket(projects):
     def spend(usd: str, at: datetime):
-        project = projects[0]
-        LlmUsageLog.objects.record(
-            project=project,
-            organization=project.organization,
-            source="chat",
-            funding="platform",
-            provider="openai",
-            model="gpt-4o-mini",
-            outcome="ok",
-            cost_usd=Decimal(usd),
-            created_at=at,
-        )
+        record(projects[0], cost_usd=Decimal(usd), created_at=at)
 
     spend("0.10", NOON)
     call_command("rebuild_usage_rollups", "--from", "2026-11-10", "--to", "2026-11-10", stdout=StringIO())
