@@ -170,8 +170,8 @@ def _log_fields() -> list:
 def add(row_id: int) -> None:
     """Add one stored usage row to its bucket in every rollup table. Call it in the row's own transaction."""
     log = connection.ops.quote_name(LlmUsageLog._meta.db_table)
-    # A named parameter: Django's SQLite backend converts `%s` with a regular expression that took longer
-    # than running these statements (docs/PERFORMANCE.md), and a dict with plain `%` formatting.
+    # A named parameter: Django's SQLite backend turns `%s` into `?` with a regular expression that took
+    # longer over these statements than running them (docs/PERFORMANCE.md); a dict it fills with `%`.
     counted = f"WITH counted AS ({_counted_sql(log)} WHERE id = %(row)s) "
     with connection.cursor() as cursor:
         for table in TABLES:
