@@ -5,7 +5,8 @@ webhook callbacks and provider base URLs use it too.
   http(s) URL with a host and a port from 1 to 65535; cloud metadata addresses, always; and, when
   `settings.QODEX_ALLOW_PRIVATE_TARGETS` is off, any host resolving to a loopback, private,
   link-local, multicast, reserved or unspecified address.
-- `client(**kwargs)` is an `httpx.Client` that checks every hop, redirects included.
+- `client(**kwargs)` is an `httpx.Client` that checks every hop, redirects included, and connects only
+  to the addresses it checked.
 - `BrowserGuard` keeps a Playwright browser under the same policy on every hop.
 
 Refusal messages quote the URL: callers whose URLs may hold a secret scrub them (`qodex.scrub`).
@@ -23,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+import httpcore
 import httpx
 from django.conf import settings
 
@@ -116,10 +118,15 @@ def check_url(url: str) -> None:
 def _addresses(url: str) -> list[tuple[int, tuple]]:
     """Check `url` and return its (family, sockaddr) pairs, so a caller can connect to what was checked."""
     parts = check_syntax(url)
-    host = parts.hostname.rstrip(".")
+    return _checked_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), url)
+
+
+def _checked_addresses(host: str, port: int, url: str) -> list[tuple[int, tuple]]:
+    """Resolve `host` once and return its (family, sockaddr) pairs if every one may be connected to;
+    else raise OutboundRefused (its messages and `.url` quote `url`)."""
+    host = host.rstrip(".")
     if host in METADATA_HOSTS:
         raise OutboundRefused(f"“{host}” is a cloud metadata address: {_METADATA_REASON}", url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
@@ -173,18 +180,55 @@ def _non_public_kind(address) -> str | None:
 
 
 def client(**kwargs: Any) -> httpx.Client:
-    """An `httpx.Client` whose every request, each redirect hop included, passes `check_url` first.
+    """An `httpx.Client` whose every request, each redirect hop included, passes `check_url` first, and
+    whose every connection goes to an address that passed it.
 
     A refused hop raises `OutboundRefused` out of the request call, and the refused target receives
-    nothing. Takes `httpx.Client`'s arguments; its own request hooks run after the check.
+    nothing. Takes `httpx.Client`'s arguments but `transport`; its own request hooks run after the check.
+    Environment proxies (HTTP_PROXY…) are not used: a proxy would resolve the name again itself.
     """
     hooks = dict(kwargs.pop("event_hooks", None) or {})
     hooks["request"] = [_check_request, *hooks.get("request", [])]
-    return httpx.Client(event_hooks=hooks, **kwargs)
+    return httpx.Client(event_hooks=hooks, transport=_CheckedTransport(), **kwargs)
 
 
 def _check_request(request: httpx.Request) -> None:
     check_url(str(request.url))
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """Opens each connection to an address `_checked_addresses` just passed, from the one DNS answer it
+    checked. The request hook's check alone left a gap: httpcore resolved the name again to connect, and
+    a name can answer a public address to the check and a private one to the connection (DNS rebinding).
+    TLS still verifies the certificate against the URL's host name: httpcore takes SNI from the URL."""
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        addresses = _checked_addresses(host, port, f"{host}:{port}")
+        failure: Exception | None = None
+        for _, sockaddr in addresses:
+            try:
+                return super().connect_tcp(sockaddr[0], port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+        raise failure or httpcore.ConnectError(f"{host} has no address")
+
+
+class _CheckedTransport(httpx.HTTPTransport):
+    """httpx's own transport with a connection pool that connects through `_CheckedBackend`."""
+
+    def __init__(self) -> None:
+        ssl_context = httpx.create_ssl_context()
+        super().__init__(verify=ssl_context)
+        limits = httpx.Limits()  # httpx's defaults, as the pool it replaces had them
+        # httpx has no argument for httpcore's network backend, so the pool it built is swapped for one
+        # that has it (tests/environments/test_outbound.py fails if httpx stops reading `_pool`).
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_CheckedBackend(),
+        )
 
 
 # --- Playwright ---------------------------------------------------------------------------------------

@@ -240,6 +240,62 @@ def test_a_redirect_to_another_scheme_is_refused_and_its_target_receives_nothing
     assert listener.accepted == []
 
 
+class RebindingDns:
+    """A DNS that answers `first` to the first lookup of REBINDING_HOST and `then` to every later one, as a
+    hostile name server does to slip a private address past a check (DNS rebinding)."""
+
+    def __init__(self, monkeypatch, first: str, then: str) -> None:
+        self.answers, self.lookups = [first, then], 0
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host, port, *args, **kwargs):
+            if host != REBINDING_HOST:
+                return real(host, port, *args, **kwargs)
+            address = self.answers[min(self.lookups, 1)]
+            self.lookups += 1
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, int(port)))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+REBINDING_HOST = "rebinding.qodex.test"
+
+
+def test_a_name_that_answers_a_private_address_to_the_connection_is_refused_before_sending(
+    private_targets_refused, http_target, monkeypatch
+):
+    """The check saw a public address; the connection would have reached the target on 127.0.0.1."""
+    http_target.route("GET", "/admin", body="internal")
+    dns = RebindingDns(monkeypatch, first="93.184.215.14", then="127.0.0.1")
+    port = http_target.url.rsplit(":", 1)[1]
+    with outbound.client(timeout=5) as client, pytest.raises(OutboundRefused) as raised:
+        client.get(f"http://{REBINDING_HOST}:{port}/admin")
+    assert raised.value.message == (
+        f"“{REBINDING_HOST}” resolves to 127.0.0.1, which is a loopback address. {PRIVATE}"
+    )
+    assert http_target.requests == []
+    assert dns.lookups == 2  # the request's check, then the connection's own
+
+
+def test_a_name_that_answers_a_metadata_address_to_the_connection_is_refused(http_target, monkeypatch):
+    RebindingDns(monkeypatch, first="127.0.0.1", then="169.254.169.254")
+    port = http_target.url.rsplit(":", 1)[1]
+    with outbound.client(timeout=5) as client, pytest.raises(OutboundRefused) as raised:
+        client.get(f"http://{REBINDING_HOST}:{port}/latest/meta-data/")
+    assert raised.value.message == f"“{REBINDING_HOST}” resolves to 169.254.169.254, which {METADATA}"
+
+
+def test_the_client_connects_to_the_address_it_checked(http_target, monkeypatch):
+    http_target.route("GET", "/login", body="hello")
+    dns = RebindingDns(monkeypatch, first="127.0.0.1", then="127.0.0.1")
+    port = http_target.url.rsplit(":", 1)[1]
+    with outbound.client(timeout=5) as client:
+        response = client.get(f"http://{REBINDING_HOST}:{port}/login")
+    assert (response.status_code, response.text) == (200, "hello")
+    assert http_target.requests[0].headers["Host"] == f"{REBINDING_HOST}:{port}"  # the name, not the address
+    assert dns.lookups == 2  # the request's check, then the connection's own
+
+
 # --- The browser guard's proxy (every hop the browser makes goes through it) ---------------------------
 
 
