@@ -10,15 +10,21 @@ TEST_ENV := DEBUG=0 SECRET_KEY=$${SECRET_KEY:-test-secret-key} ALLOWED_HOSTS=$${
 
 export DJANGO_SETTINGS_MODULE := qodex.settings
 
-.PHONY: run test e2e lint format bench migrate clean
+.PHONY: run test e2e lint format bench migrate clean constraints
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# Re-resolve the dependencies within pyproject.toml's ranges and record the set as the one to test.
+constraints: | $(PY)
+	$(PY) -m pip install --quiet --upgrade -e '.[dev]'
+	{ echo "# The tested set: what \`make\` installs (pip -c). Refresh after changing pyproject.toml: \`make constraints\`."; \
+	  $(PY) -m pip freeze --exclude-editable; } > constraints.txt
 
 run: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
