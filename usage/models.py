@@ -243,6 +243,11 @@ class UsageDailyProject(UsageCounters):
                 fields=["day", "project", "funding", "provider"], name="usage_daily_project_bucket"
             ),
         ]
+        indexes = [
+            # The console's page of projects (usage.console.spend_by_project): a few projects' days, which
+            # the day-first constraint above can only find by reading every project's rows of the period.
+            models.Index(fields=["project", "day"], name="usage_daily_project_days"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.project_id} {self.funding}"

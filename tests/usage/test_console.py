@@ -127,6 +127,21 @@ def test_each_table_is_sorted_by_cost_with_unpriced_rows_kept(spend):
     assert found.project_count == 3
 
 
+@pytest.mark.parametrize("params", [{}, {"funding": "platform"}, {"provider": "openai"}])
+def test_the_pages_top_projects_carry_the_same_figures_as_the_full_list(spend, monkeypatch, params):
+    """The page ranks projects on three sums, then sums every counter for its top ones: the same lines,
+    every counter included, as the CSV's one pass over all projects."""
+    period, _ = console.period_from(RANGE)
+    filters, _ = console.filters_from(params)
+    every = console.site_report(period, filters, all_projects=True)
+    monkeypatch.setattr(console, "PROJECT_ROWS", 2)
+    top = console.site_report(period, filters)
+    assert [(line.label, line.figures) for line in top.projects] == [
+        (line.label, line.figures) for line in every.projects[:2]
+    ]
+    assert top.project_count == every.project_count
+
+
 def test_the_days_hold_each_source_for_the_chart(spend):
     days = {day.day: day for day in report().days}
     assert list(days) == [date(2026, 3, 8), date(2026, 3, 9), date(2026, 3, 10)]
