@@ -129,3 +129,19 @@ class EmailVerification(models.Model):
     @property
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires_at
+
+
+class RateCounter(models.Model):
+    """One identity's attempts in its current window under one limit (accounts.ratelimit). In the
+    database, so every gunicorn worker and every host counts on the same rows."""
+
+    key = models.CharField(max_length=80, primary_key=True)  # "<scope>:<sha256 of the identity>"
+    count = models.PositiveIntegerField()
+    ends_at = models.FloatField()  # Unix time at which the window ends
+
+    class Meta:
+        db_table = "rate_limit_counters"
+        indexes = [models.Index(fields=["ends_at"], name="rate_limit_counter_ends")]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

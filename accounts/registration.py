@@ -16,9 +16,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import throttles
+from accounts import ratelimit, throttles
 from accounts.models import EmailVerification, User, normalize_email
-from qodex import emails, ratelimit
+from qodex import emails
 
 PENDING_KEY = "signup_pending"
 

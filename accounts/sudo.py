@@ -8,8 +8,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 
-from accounts import throttles
-from qodex import ratelimit
+from accounts import ratelimit, throttles
 
 SESSION_KEY = "sudo_confirmed_at"
 

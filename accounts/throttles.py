@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from qodex.ratelimit import Limit
+from accounts.ratelimit import Limit
 
 MINUTE = 60
 HOUR = 60 * MINUTE

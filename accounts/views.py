@@ -14,11 +14,10 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts import registration, sudo, throttles
+from accounts import ratelimit, registration, sudo, throttles
 from accounts.forms import ConfirmPasswordForm, EmailAuthenticationForm, PasswordResetForm, SignupForm
 from accounts.models import EmailVerification, hash_token, normalize_email
 from projects import invitations, onboarding
-from qodex import ratelimit
 
 BACKEND = "accounts.backends.EmailBackend"
 

@@ -4,17 +4,11 @@ import re
 
 import pytest
 from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import User
 
 PASSWORD = "a-long-passphrase-42"
-
-
-@pytest.fixture(autouse=True)
-def _clear_rate_limits():
-    cache.clear()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from byok.standin import StandIn
@@ -53,14 +52,6 @@ def browser():
             )
             yield browser
             browser.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    """Rate-limit counters live in the process-wide locmem cache: start every journey from zero."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
