@@ -80,3 +80,26 @@ def default_ctrl_c() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def at_once(target, times: int) -> None:
+    """Run `target()` in `times` threads at once, each on its own database connection (closed after), and
+    wait for all: what concurrent requests or workers do. Use with `django_db(transaction=True)`."""
+    import threading
+
+    from django.db import connection
+
+    start = threading.Barrier(times)
+
+    def run() -> None:
+        try:
+            start.wait()
+            target()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

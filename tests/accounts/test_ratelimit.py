@@ -4,7 +4,6 @@ attempt, so every worker and host counts on the same rows."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
@@ -13,6 +12,7 @@ from django.db import connection
 from accounts import ratelimit, throttles
 from accounts.models import RateCounter
 from accounts.ratelimit import Limit
+from tests.factories import at_once
 from tests.test_settings import run_django
 
 
@@ -83,18 +83,5 @@ def test_another_process_counts_on_the_same_rows():
 def test_concurrent_attempts_are_each_counted():
     """Twenty threads at once, each its own connection: not one increment is lost."""
     limit = Limit("test-threads", limit=1000, window=600)
-    start = threading.Barrier(20)
-
-    def attempt():
-        start.wait()
-        try:
-            limit.hit("ann@example.com")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=attempt) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(lambda: limit.hit("ann@example.com"), 20)
     assert RateCounter.objects.get().count == 20

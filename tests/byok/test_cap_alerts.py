@@ -3,18 +3,16 @@ and admins once per threshold while the cap's window lasts."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
 from byok import gateway
 from byok.models import CapAlert
-from tests.factories import make_org, make_spend
+from tests.factories import at_once, make_org, make_spend
 
 HELLO = [{"role": "user", "content": "Hello"}]
 ADMINS = ["admin@acme.test", "owner@acme.test"]
@@ -128,13 +126,7 @@ def test_concurrent_calls_passing_a_threshold_send_one_email(platform, settings)
             call(project)
         except Exception as error:  # noqa: BLE001  (reported below)
             errors.append(error)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=one_call) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(one_call, 8)
     assert errors == []
     assert [message.to for message in mail.outbox] == [["owner@globex.test"]]

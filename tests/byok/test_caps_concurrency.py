@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
 from byok import gateway
-from tests.factories import PLATFORM_KEY
+from tests.factories import PLATFORM_KEY, at_once
 from usage.models import LlmUsageLog, ModelPrice
 
 HELLO = [{"role": "user", "content": "Say hello"}]
@@ -44,14 +42,8 @@ def test_twenty_concurrent_calls_never_overshoot_a_cap_by_more_than_one_estimate
             )
         except gateway.LlmError as refused:
             errors.append(refused.code)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=call) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(call, 20)
 
     spent = LlmUsageLog.objects.filter(project=cast.project, outcome="ok").aggregate(t=Sum("cost_usd"))["t"]
     assert spent <= Decimal("1.00") + one_call

@@ -4,7 +4,6 @@ from the log on demand, and exact at the edges of hours and days."""
 from __future__ import annotations
 
 import random
-import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from byok import gateway
-from tests.factories import make_org, make_project, make_spend
+from tests.factories import at_once, make_org, make_project, make_spend
 from usage import rollups
 from usage.models import (
     LATENCY_BOUNDS_MS,
@@ -207,17 +206,10 @@ def test_concurrent_rows_in_one_bucket_all_count():
     project = make_org("Acme").default_project
 
     def spend():
-        try:
-            for _ in range(5):
-                make_spend(project, "0.01000000")
-        finally:
-            connection.close()
+        for _ in range(5):
+            make_spend(project, "0.01000000")
 
-    threads = [threading.Thread(target=spend) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(spend, 8)
     connection.close()
     bucket = UsageHourly.objects.get(project=project)
     assert (bucket.calls, bucket.cost_usd) == (40, Decimal("0.40000000"))
