@@ -348,9 +348,9 @@ def site_report(period: Period, filters: Filters, *, all_projects: bool = False)
     )
     grouped = list(grouped if all_projects else grouped[:PROJECT_ROWS])
     if not all_projects and grouped:
-        full = per_project.filter(project_id__in=[row["project_id"] for row in grouped]).annotate(**SUMS)
-        full = {row["project_id"]: row for row in full.order_by()}
-        grouped = [{**full[row["project_id"]], "project_count": row["project_count"]} for row in grouped]
+        top = per_project.filter(project_id__in=[row["project_id"] for row in grouped]).annotate(**SUMS)
+        summed = {row["project_id"]: row for row in top.order_by()}
+        grouped = [{**summed[row["project_id"]], "project_count": row["project_count"]} for row in grouped]
     report.project_count = grouped[0]["project_count"] if grouped else 0
     projects = Project.objects.select_related("organization").in_bulk([row["project_id"] for row in grouped])
     report.projects = [_project_line(projects[row["project_id"]], Figures.of(row)) for row in grouped]
