@@ -19,7 +19,7 @@ from tests.test_settings import run_django
 def test_a_window_counts_up_to_its_limit_then_says_how_long_to_wait(db):
     limit = Limit("test-window", limit=3, window=600)
     assert [limit.hit("ann") for _ in range(3)] == [0, 0, 0]
-    assert 599 <= limit.hit("ann") <= 600
+    assert 590 <= limit.hit("ann") <= 600, "the rest of the ten-minute window, however slow the machine"
     assert limit.hit("bob") == 0, "another identity has its own count"
 
 
